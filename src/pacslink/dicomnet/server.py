@@ -1,0 +1,265 @@
+"""Acceptor side: a TCP server that negotiates associations and dispatches DIMSE requests.
+
+A :class:`ServiceProvider` decides what is accepted and answers each request; the
+:class:`DicomServer` owns sockets, deadlines and the maximum number of associations.
+Handlers are small: decode the request, call the injected service, map what happened to a
+DIMSE status (PS3.7 Annex C). A handler that raises never takes the server down: the
+request gets a failure status, or the association is aborted, and the server serves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as _ssl
+from collections.abc import Collection, Mapping
+
+from pacslink.dicomnet import pdu as P
+from pacslink.dicomnet import status as S
+from pacslink.dicomnet.association import (
+    AcceptedContext,
+    AEConfig,
+    Association,
+    DatasetSink,
+    Message,
+)
+from pacslink.dicomnet.commands import (
+    C_ECHO_RQ,
+    C_ECHO_RSP,
+    C_STORE_RQ,
+    C_STORE_RSP,
+    Command,
+)
+from pacslink.dicomnet.errors import NetworkError, NetworkTimeout
+from pacslink.dicomnet.negotiation import answer_request, check_request
+
+log = logging.getLogger(__name__)
+
+#: A handler's answer: a status, or a status with an Error Comment (PS3.7 C.4).
+StatusResult = int | tuple[int, str]
+
+
+class ServiceProvider:
+    """What an acceptor offers; subclass and override the ``on_*`` methods.
+
+    Attributes
+    ----------
+    supported : mapping
+        Abstract syntax -> accepted transfer syntaxes.
+    scp_role_for : collection of str
+        Abstract syntaxes for which the requestor may act as SCP (C-GET sub-operations).
+    """
+
+    supported: Mapping[str, Collection[str]] = {}
+    scp_role_for: Collection[str] = ()
+
+    def __init__(self, local: AEConfig) -> None:
+        self.local = local
+
+    def check_association(self, rq: P.AssociateRQ, peer: tuple[str, int]) -> P.AssociateRJ | None:
+        """Accept or reject a request before contexts are looked at.
+
+        The default accepts any calling AE and requires the called AE title to be ours
+        (PS3.8 Table 9-21: reason 7, "called-AE-title-not-recognized").
+        """
+        if rq.called_ae_title.strip() != self.local.ae_title.strip():
+            return P.AssociateRJ(P.RJ_PERMANENT, P.RJ_SOURCE_USER, 7)
+        return None
+
+    async def on_c_echo(self, assoc: Association, message: Message) -> StatusResult:
+        """C-ECHO (PS3.7 9.1.5): success by default."""
+        return S.SUCCESS
+
+    def open_dataset_sink(
+        self, assoc: Association, context: AcceptedContext, command: Command
+    ) -> DatasetSink | None:
+        """Where the data set of ``command`` should stream to (``None``: into memory)."""
+        return None
+
+    async def on_c_store(self, assoc: Association, message: Message) -> StatusResult:
+        """C-STORE (PS3.7 9.1.1); by default the SOP class is not supported."""
+        return S.SOP_CLASS_NOT_SUPPORTED
+
+    def on_association(self, assoc: Association, event: str, detail: str = "") -> None:
+        """Observer for ``accepted``, ``rejected``, ``released``, ``aborted`` events."""
+
+
+def _status_fields(result: StatusResult) -> dict[str, object]:
+    if isinstance(result, tuple):
+        return {"Status": result[0], "ErrorComment": result[1][:64] or None}
+    return {"Status": result}
+
+
+class DicomServer:
+    """Accepts associations for one :class:`ServiceProvider`.
+
+    Parameters
+    ----------
+    provider : ServiceProvider
+        Decides acceptance and answers requests.
+    max_associations : int
+        Concurrent associations; one more is rejected with A-ASSOCIATE-RJ
+        (transient, service-provider presentation, "local limit exceeded").
+    ssl : ssl.SSLContext, optional
+        DICOM TLS (PS3.15 B.1) when given.
+    """
+
+    def __init__(
+        self, provider: ServiceProvider, *, max_associations: int = 50,
+        ssl: _ssl.SSLContext | None = None,
+    ) -> None:
+        self.provider = provider
+        self.local = provider.local
+        self.max_associations = max_associations
+        self.ssl = ssl
+        self.active: set[asyncio.Task[None]] = set()
+        self._associated = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when started with port 0)."""
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self, host: str, port: int) -> None:
+        """Bind and start accepting; raises ``OSError`` when the port is taken."""
+        self._server = await asyncio.start_server(
+            self._on_connection, host, port, limit=2 * self.local.limits.max_pdu_length + 65536,
+            ssl=self.ssl, reuse_address=True,
+        )
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    async def close(self) -> None:
+        """Stop listening and abort the associations still running."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self.active):
+            task.cancel()
+        if self.active:
+            await asyncio.gather(*self.active, return_exceptions=True)
+        if self._server is not None:
+            try:
+                async with asyncio.timeout(2):
+                    await self._server.wait_closed()
+            except TimeoutError:
+                pass
+
+    async def __aenter__(self) -> DicomServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.active.add(task)
+        assoc = Association(reader, writer, local=self.local, is_requestor=False)
+        try:
+            await self._run(assoc)
+        except NetworkError as exc:
+            log.info("association with %s:%s ended: %s", *assoc.peer_address, exc)
+            self.provider.on_association(assoc, "aborted", str(exc))
+        except asyncio.CancelledError:
+            await assoc.abort()
+            raise
+        except Exception:
+            log.exception("association with %s:%s failed", *assoc.peer_address)
+            await assoc.abort()
+        finally:
+            self.active.discard(task)
+            await assoc.close()
+
+    async def _run(self, assoc: Association) -> None:
+        limits = self.local.limits
+        assoc.fsm.state = "Sta2"
+        try:
+            pdu_type, body = await assoc.read_pdu(limits.acse_timeout)
+        except NetworkTimeout:
+            log.info("no A-ASSOCIATE-RQ from %s:%s within the ARTIM timeout", *assoc.peer_address)
+            return
+        rq = P.AssociateRQ.decode(body)
+        assoc.rq = rq
+        rj = check_request(rq) or self.provider.check_association(rq, assoc.peer_address)
+        if rj is None and self._associated >= self.max_associations:
+            rj = P.AssociateRJ(P.RJ_TRANSIENT, P.RJ_SOURCE_PRESENTATION, 2)
+        if rj is not None:
+            log.info("rejected association from %s@%s:%s: %s", rq.calling_ae_title,
+                     *assoc.peer_address, rj.describe())
+            await assoc.send_pdu(rj.encode(), "Evt8")
+            self.provider.on_association(assoc, "rejected", rj.describe())
+            return
+        ac, contexts = answer_request(
+            rq, self.local, self.provider.supported, scp_role_for=self.provider.scp_role_for
+        )
+        assoc.ac = ac
+        assoc.contexts = contexts
+        assoc.peer_max_pdu = rq.user_information.max_length
+        await assoc.send_pdu(ac.encode(), "Evt7")
+        self._associated += 1
+        self.provider.on_association(assoc, "accepted")
+        log.info("association from %s@%s:%s accepted (%d contexts)", rq.calling_ae_title,
+                 *assoc.peer_address, len(contexts))
+        try:
+            await self._serve(assoc)
+        finally:
+            self._associated -= 1
+
+    async def _serve(self, assoc: Association) -> None:
+        while True:
+            message = await assoc.receive_message(
+                timeout=self.local.limits.network_timeout,
+                sink_factory=self.provider.open_dataset_sink,
+            )
+            if message is None:
+                await assoc.answer_release()
+                self.provider.on_association(assoc, "released")
+                return
+            await self._dispatch(assoc, message)
+
+    async def _dispatch(self, assoc: Association, message: Message) -> None:
+        rq = message.command
+        field = rq.CommandField
+        try:
+            if field == C_ECHO_RQ:
+                result = await self.provider.on_c_echo(assoc, message)
+                await self._respond(assoc, message, C_ECHO_RSP, result)
+            elif field == C_STORE_RQ:
+                result = await self._guarded(self.provider.on_c_store, assoc, message)
+                await self._respond(
+                    assoc, message, C_STORE_RSP, result,
+                    AffectedSOPInstanceUID=rq.AffectedSOPInstanceUID,
+                )
+            elif rq.is_response:
+                log.warning("ignoring unexpected %s from %s", rq.name, assoc.peer_ae_title)
+            else:
+                await self._respond(assoc, message, field | 0x8000, S.UNRECOGNIZED_OPERATION)
+        finally:
+            if message.sink is not None and message.sink_error is not None:
+                message.sink.abort()
+
+    async def _guarded(self, handler, assoc: Association, message: Message) -> StatusResult:  # type: ignore[no-untyped-def]
+        try:
+            return await handler(assoc, message)  # type: ignore[no-any-return]
+        except Exception as exc:
+            log.exception("%s handler failed", message.command.name)
+            return (S.PROCESSING_FAILURE, f"pacslink internal error: {type(exc).__name__}")
+
+    async def _respond(
+        self, assoc: Association, message: Message, field: int, result: StatusResult, **extra: object
+    ) -> None:
+        rq = message.command
+        rsp = Command(
+            CommandField=field,
+            MessageIDBeingRespondedTo=rq.MessageID,
+            AffectedSOPClassUID=rq.AffectedSOPClassUID,
+            **_status_fields(result),  # type: ignore[arg-type]
+            **extra,  # type: ignore[arg-type]
+        )
+        await assoc.send_message(message.context.context_id, rsp)
