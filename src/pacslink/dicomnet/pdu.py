@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pacslink.dicomnet.errors import PDUError
 
@@ -36,6 +36,7 @@ PDU_TYPES = frozenset(range(1, 8))
 #: Application Context Name for DICOM (PS3.7 A.2.1).
 APPLICATION_CONTEXT_NAME = "1.2.840.10008.3.1.1.1"
 
+_T = TypeVar("_T")
 _HEADER = struct.Struct(">BxL")
 _ITEM_HEADER = struct.Struct(">BxH")
 
@@ -47,7 +48,8 @@ def encode_pdu(pdu_type: int, body: bytes) -> bytes:
 
 def decode_pdu_header(header: bytes) -> tuple[int, int]:
     """Return ``(pdu_type, length)`` from the 6-byte PDU header."""
-    return _HEADER.unpack(header)  # type: ignore[return-value]
+    pdu_type, length = _HEADER.unpack(header)
+    return pdu_type, length
 
 
 def _item(item_type: int, value: bytes) -> bytes:
@@ -362,7 +364,7 @@ class UserInformation:
         class_uid = ""
         version = ""
         subs: list[SubItem] = []
-        decoders: dict[int, type] = {
+        decoders: dict[int, Any] = {
             0x53: AsyncOpsWindow, 0x54: SCPSCURoleSelection, 0x56: SOPClassExtendedNegotiation,
             0x57: SOPClassCommonExtendedNegotiation, 0x58: UserIdentityRQ, 0x59: UserIdentityAC,
         }
@@ -381,7 +383,7 @@ class UserInformation:
                 subs.append(RawItem(sub_type, sub_value))
         return cls(max_length, class_uid, version, tuple(subs))
 
-    def items_of(self, kind: type) -> list:  # type: ignore[type-arg]
+    def items_of(self, kind: type[_T]) -> list[_T]:
         """All sub-items of one class, e.g. ``ui.items_of(SCPSCURoleSelection)``."""
         return [s for s in self.sub_items if isinstance(s, kind)]
 
@@ -649,7 +651,7 @@ PDU = AssociateRQ | AssociateAC | AssociateRJ | PDataTF | ReleaseRQ | ReleaseRP 
 #: Fixed body lengths PS3.8 prescribes; anything else is an invalid PDU.
 FIXED_LENGTHS = {A_ASSOCIATE_RJ: 4, A_RELEASE_RQ: 4, A_RELEASE_RP: 4, A_ABORT: 4}
 
-_DECODERS: dict[int, type] = {
+_DECODERS: dict[int, Any] = {
     A_ASSOCIATE_RQ: AssociateRQ, A_ASSOCIATE_AC: AssociateAC, A_ASSOCIATE_RJ: AssociateRJ,
     P_DATA_TF: PDataTF, A_RELEASE_RQ: ReleaseRQ, A_RELEASE_RP: ReleaseRP, A_ABORT: Abort,
 }
@@ -663,6 +665,7 @@ def decode_pdu(pdu_type: int, body: bytes) -> PDU:
     if fixed is not None and len(body) != fixed:
         raise PDUError(f"PDU type 0x{pdu_type:02X} must have length {fixed}, got {len(body)}")
     try:
-        return _DECODERS[pdu_type].decode(body)  # type: ignore[no-any-return]
+        decoded: PDU = _DECODERS[pdu_type].decode(body)
+        return decoded
     except (IndexError, struct.error, UnicodeDecodeError) as exc:
         raise PDUError(f"malformed PDU type 0x{pdu_type:02X}: {exc}") from exc

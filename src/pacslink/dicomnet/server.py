@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as _ssl
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 from pacslink.dicomnet import pdu as P
 from pacslink.dicomnet import status as S
@@ -244,9 +244,12 @@ class DicomServer:
             if message.sink is not None and message.sink_error is not None:
                 message.sink.abort()
 
-    async def _guarded(self, handler, assoc: Association, message: Message) -> StatusResult:  # type: ignore[no-untyped-def]
+    async def _guarded(
+        self, handler: Callable[[Association, Message], Awaitable[StatusResult]],
+        assoc: Association, message: Message,
+    ) -> StatusResult:
         try:
-            return await handler(assoc, message)  # type: ignore[no-any-return]
+            return await handler(assoc, message)
         except Exception as exc:
             log.exception("%s handler failed", message.command.name)
             return (S.PROCESSING_FAILURE, f"pacslink internal error: {type(exc).__name__}")

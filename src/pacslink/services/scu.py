@@ -1,0 +1,153 @@
+"""pacslink as Verification and Storage SCU (PS3.4 Annex A and B, PS3.7 9.1.1, 9.1.5).
+
+``send_files`` proposes only the contexts the files need (see :mod:`.contexts`), streams
+each data set from disk when the peer accepted the file's own transfer syntax, and
+otherwise converts it (decompressing with pydicom + pylibjpeg) to the uncompressed
+syntax the peer accepted. A file counts as sent only when the peer's C-STORE-RSP says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pacslink.dicomnet import status as S
+from pacslink.dicomnet.association import AcceptedContext, AEConfig, Association, FileDataset
+from pacslink.dicomnet.client import associate, c_echo, c_store, echo_association
+from pacslink.dicomnet.errors import NetworkError
+from pacslink.dicomnet.negotiation import build_contexts
+from pacslink.models import RemoteAE
+from pacslink.services.contexts import FALLBACK, plan_associations
+from pacslink.services.part10 import Part10Info
+from pacslink.services.transcode import encode_dataset_as
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EchoResult:
+    """Outcome of one C-ECHO: ``status`` is ``None`` when no response came."""
+
+    ae: RemoteAE
+    status: int | None
+    round_trip_ms: float | None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == S.SUCCESS
+
+
+async def echo(local: AEConfig, ae: RemoteAE) -> EchoResult:
+    """Open an association with ``ae``, send one C-ECHO, release; never raises."""
+    start = time.perf_counter()
+    try:
+        async with echo_association(ae.host, ae.port, local, ae.ae_title) as assoc:
+            status = await c_echo(assoc)
+    except NetworkError as exc:
+        return EchoResult(ae, None, None, str(exc))
+    return EchoResult(ae, status, (time.perf_counter() - start) * 1000.0)
+
+
+async def echo_many(local: AEConfig, aes: Sequence[RemoteAE]) -> list[EchoResult]:
+    """C-ECHO every AE at once; results in the order given."""
+    return list(await asyncio.gather(*(echo(local, ae) for ae in aes)))
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file of a send."""
+
+    path: str
+    sop_instance_uid: str
+    status: int | None
+    category: str  # Success, Warning, Failure, Skipped
+    detail: str = ""
+    converted_to: str = ""
+
+
+ProgressCallback = Callable[[FileOutcome], None]
+
+
+def _choose(assoc: Association, info: Part10Info) -> AcceptedContext | None:
+    exact = [c for c in assoc.contexts.values()
+             if c.abstract_syntax == info.sop_class_uid and c.transfer_syntax == info.transfer_syntax_uid]
+    if exact:
+        return exact[0]
+    for ts in FALLBACK:
+        for c in assoc.contexts.values():
+            if c.abstract_syntax == info.sop_class_uid and c.transfer_syntax == ts:
+                return c
+    return None
+
+
+async def _send_one(assoc: Association, info: Part10Info) -> FileOutcome:
+    ctx = _choose(assoc, info)
+    if ctx is None:
+        return FileOutcome(str(info.path), info.sop_instance_uid, None, "Failure",
+                           f"the peer accepted no presentation context for SOP class {info.sop_class_uid}")
+    converted = ""
+    dataset: bytes | FileDataset
+    if ctx.transfer_syntax == info.transfer_syntax_uid:
+        dataset = FileDataset(info.path, info.dataset_offset, info.dataset_length)
+    else:
+        try:
+            dataset = await asyncio.to_thread(encode_dataset_as, info.path, ctx.transfer_syntax)
+        except Exception as exc:
+            return FileOutcome(str(info.path), info.sop_instance_uid, None, "Failure",
+                               f"cannot convert to {ctx.transfer_syntax} for this peer: {exc}")
+        converted = ctx.transfer_syntax
+    rsp = await c_store(assoc, ctx, info.sop_class_uid, info.sop_instance_uid, dataset)
+    status = rsp.Status if rsp.Status is not None else S.PROCESSING_FAILURE
+    category = S.category(status)
+    return FileOutcome(str(info.path), info.sop_instance_uid, status,
+                       category if category in ("Success", "Warning") else "Failure",
+                       rsp.ErrorComment or "", converted)
+
+
+async def send_files(
+    local: AEConfig,
+    ae: RemoteAE,
+    files: Sequence[Part10Info],
+    progress: ProgressCallback | None = None,
+) -> list[FileOutcome]:
+    """C-STORE ``files`` to ``ae``; one outcome per file, in sending order.
+
+    A network failure fails the files not yet acknowledged on that association (with
+    the reason) and the next association is tried for the rest.
+    """
+    outcomes: list[FileOutcome] = []
+
+    def report(outcome: FileOutcome) -> None:
+        outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome)
+
+    for plan in plan_associations(files):
+        contexts = build_contexts(plan.contexts)
+        try:
+            assoc = await associate(ae.host, ae.port, local, ae.ae_title, contexts)
+        except NetworkError as exc:
+            for info in plan.files:
+                report(FileOutcome(str(info.path), info.sop_instance_uid, None, "Failure", str(exc)))
+            continue
+        pending = list(plan.files)
+        try:
+            while pending:
+                outcome = await _send_one(assoc, pending[0])
+                pending.pop(0)
+                report(outcome)
+        except NetworkError as exc:
+            for info in pending:
+                report(FileOutcome(str(info.path), info.sop_instance_uid, None, "Failure",
+                                   f"not acknowledged: {exc}"))
+            await assoc.abort()
+            continue
+        except BaseException:
+            await assoc.abort()
+            raise
+        await assoc.release()
+    return outcomes
