@@ -36,7 +36,8 @@ def encode_dataset_as(path: Path, transfer_syntax_uid: str) -> bytes:
     implicit, little = _UNCOMPRESSED[transfer_syntax_uid]
     ds = pydicom.dcmread(path)
     if UID(ds.file_meta.TransferSyntaxUID).is_compressed:
-        ds.decompress()
+        # keep the SOP Instance UID: the peer must receive the same instance
+        ds.decompress(generate_instance_uid=False)
     buf = DicomBytesIO()
     buf.is_implicit_VR = implicit
     buf.is_little_endian = little

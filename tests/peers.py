@@ -1,0 +1,90 @@
+"""Real DICOM peers for interoperability tests: DCMTK and Orthanc processes.
+
+Each peer runs in a temp dir on a free 127.0.0.1 port, with a timeout, and is stopped by
+PID (SIGTERM, then SIGKILL) when the test ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+#: Debian's DCMTK stalls on delayed ACKs without this (see README).
+DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{tool} is not installed; .ci/run must install it")
+        pytest.skip(f"{tool} not installed (apt-get install dcmtk orthanc dicom3tools)")
+    return path
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"peer exited early with code {proc.returncode}")
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@contextlib.contextmanager
+def dcmtk_server(args: Sequence[str], port: int, cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a DCMTK server tool (``storescp ...``) and stop it afterwards."""
+    require(args[0])
+    log = open(cwd / f"{args[0]}.log", "wb")
+    proc = subprocess.Popen(list(args), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                            env=DCMTK_ENV)
+    try:
+        wait_for_port(port, proc)
+        yield proc
+    finally:
+        stop(proc)
+        log.close()
+
+
+async def run_tool(*args: str, timeout: float = 60) -> tuple[int, str]:
+    """Run a DCMTK client tool without blocking the event loop; returns (rc, output)."""
+    require(args[0])
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=DCMTK_ENV)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out.decode(errors="replace")
