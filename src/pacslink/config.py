@@ -1,0 +1,443 @@
+"""Settings: one typed, documented place, passed in.
+
+Every setting is described once, in :data:`SETTINGS`, and held in the frozen
+:class:`Settings` that :func:`load_settings` returns. Values are looked up, lowest
+precedence first, in
+
+1. the built-in default;
+2. the ``[settings]`` table of ``<home>/pacslink.toml``;
+3. the environment variable ``PACSLINK_<NAME>`` (``PACSLINK_AET`` for ``ae_title``);
+4. a command-line flag.
+
+Every value present is validated, even one a higher source overrides, and an invalid one
+raises :class:`~pacslink.errors.ConfigError` naming where it came from, e.g.
+``PACSLINK_PORT: must be an integer 1-65535, got 'abc'``. The home directory comes from
+``--home``, else ``PACSLINK_HOME``, else the platform's user data directory. Relative
+paths are relative to the home when read from the file, to the working directory when
+given as a flag or environment variable. A database password is accepted only from the
+environment or a flag, never from the file.
+
+Re-exported from :mod:`pacslink.aeregistry` (the ``[ae.NAME]`` tables of the same file)
+and :mod:`pacslink.aetitle`: :class:`AERegistry`, :func:`resolve_ae`,
+:func:`validate_ae_title`, :func:`parse_ae_address`, :func:`validate_host`,
+:func:`validate_port`.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+import platformdirs
+
+from pacslink.aeregistry import CONFIG_FILENAME, AERegistry, read_document, resolve_ae
+from pacslink.aetitle import (
+    parse_ae_address,
+    unknown_key_message,
+    validate_ae_title,
+    validate_host,
+    validate_port,
+)
+from pacslink.errors import ConfigError
+from pacslink.models import DuplicatePolicy
+
+#: Environment variable naming the home directory.
+HOME_ENV: Final = "PACSLINK_HOME"
+
+_LOG_LEVELS: Final = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+_DERIVED_PATH: Final = Path()
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:]*):(?P<pw>[^/@]*)@")
+
+
+def _integer(low: int, high: int) -> Callable[[object], int]:
+    def parse(value: object) -> int:
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().isdigit():
+            number = int(value.strip())
+        if number is None or not low <= number <= high:
+            raise ConfigError(f"must be an integer {low}-{high}, got {value!r}")
+        return number
+
+    return parse
+
+
+def _seconds(value: object) -> float:
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or not 0 < number <= 86400:
+        raise ConfigError(f"must be a number of seconds > 0 and <= 86400, got {value!r}")
+    return number
+
+
+def _ae_title(value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"must be text, got {value!r}")
+    return validate_ae_title(value)
+
+
+def _path(value: object) -> Path:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"must be a directory path, got {value!r}")
+    return Path(value).expanduser()
+
+
+def _db_url(value: object) -> str:
+    if not isinstance(value, str) or not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):
+        raise ConfigError(
+            "must be a database URL, e.g. sqlite:////var/lib/pacslink/index.sqlite or "
+            f"postgresql+psycopg://user@host/pacslink, got {redact_url(str(value))!r}"
+        )
+    return value
+
+
+def _duplicates(value: object) -> DuplicatePolicy:
+    try:
+        return DuplicatePolicy(value.strip().lower() if isinstance(value, str) else value)
+    except ValueError:
+        allowed = ", ".join(repr(policy.value) for policy in DuplicatePolicy)
+        raise ConfigError(f"must be one of {allowed}, got {value!r}") from None
+
+
+def _log_level(value: object) -> str:
+    if not isinstance(value, str) or value.strip().upper() not in _LOG_LEVELS:
+        raise ConfigError(f"must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
+    return value.strip().upper()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The description of one setting: the row of :data:`SETTINGS` that drives it all.
+
+    Parameters
+    ----------
+    name : str
+        Field of :class:`Settings` and key in the ``[settings]`` table.
+    parse : callable
+        Turns a raw value (TOML value, environment text, flag value) into the typed one;
+        raises :class:`ConfigError` with ``must be ..., got ...``.
+    help : str
+        One line for people, shown by ``pacslink config show --json``. The type and
+        default come from the :class:`Settings` field (properties :attr:`type`,
+        :attr:`default`), so they are written once.
+    env : str
+        The environment variable, ``PACSLINK_<NAME>`` unless stated.
+    flag : str
+        The command-line flag that sets it.
+    """
+
+    name: str
+    parse: Callable[[object], object] = field(repr=False)
+    help: str
+    env: str = ""
+    flag: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.env:
+            object.__setattr__(self, "env", f"PACSLINK_{self.name.upper()}")
+        if not self.flag:
+            object.__setattr__(self, "flag", "--" + self.name.replace("_", "-"))
+
+    @property
+    def type(self) -> str:
+        """The Python type of the value, as annotated on :class:`Settings` (``int``, ``Path``)."""
+        return str(Settings.__dataclass_fields__[self.name].type)
+
+    @property
+    def default(self) -> str:
+        """The built-in default as people read it; ``<home>`` stands for the home directory."""
+        derived = {
+            "home": "platformdirs.user_data_dir('pacslink')",
+            "db_url": "sqlite:///<home>/index.sqlite",
+            "store_dir": "<home>/store",
+        }
+        value = Settings.__dataclass_fields__[self.name].default
+        return derived.get(self.name) or str(getattr(value, "value", value))
+
+
+#: Every setting, in the order ``pacslink config show`` prints them.
+SETTINGS: Final[tuple[Setting, ...]] = (
+    Setting("home", _path, "Directory holding pacslink.toml, the index and the store."),
+    Setting(
+        "ae_title", _ae_title, "Our AE title (PS3.5 6.2): 1-16 characters.", "PACSLINK_AET", "--aet"
+    ),
+    Setting("port", validate_port, "TCP port the Storage/Verification SCP listens on."),
+    Setting("bind", validate_host, "Address the SCP listens on; 0.0.0.0 for every interface."),
+    Setting("max_associations", _integer(1, 100_000), "Simultaneous associations accepted."),
+    Setting(
+        "max_pdu_length",
+        _integer(4096, 16 * 1024 * 1024),
+        "Maximum PDU length we announce as receiver, in bytes (PS3.8 D.1).",
+    ),
+    Setting("db_url", _db_url, "SQLAlchemy URL of the index; default SQLite in the home."),
+    Setting("store_dir", _path, "Directory of received files; default <home>/store."),
+    Setting("min_free_mb", _integer(0, 10**9), "Refuse to store below this free space (MB)."),
+    Setting("duplicates", _duplicates, "A SOP Instance UID already stored: keep or overwrite."),
+    Setting("connect_timeout", _seconds, "Seconds to wait for a TCP connection."),
+    Setting("acse_timeout", _seconds, "Seconds to wait for association accept/release."),
+    Setting("dimse_timeout", _seconds, "Seconds to wait for a DIMSE response."),
+    Setting("network_timeout", _seconds, "Seconds an idle association is kept open."),
+    Setting("log_level", _log_level, "CRITICAL, ERROR, WARNING, INFO or DEBUG.", flag="--verbose"),
+)
+
+#: :data:`SETTINGS` by name.
+SETTINGS_BY_NAME: Final[Mapping[str, Setting]] = MappingProxyType({s.name: s for s in SETTINGS})
+
+
+class SourceKind(str, enum.Enum):
+    """Where a setting's effective value came from."""
+
+    DEFAULT = "default"
+    FILE = "file"
+    ENV = "env"
+    FLAG = "flag"
+
+
+@dataclass(frozen=True)
+class SettingSource:
+    """The origin of one value: its kind and the file path, variable or flag named."""
+
+    kind: SourceKind
+    origin: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.origin}" if self.origin else self.kind.value
+
+
+#: The source of a value nobody set.
+DEFAULT_SOURCE: Final = SettingSource(SourceKind.DEFAULT)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective settings of one pacslink home.
+
+    Build it with :func:`load_settings`; constructing it directly (in tests, in scripts)
+    validates every field the same way.
+
+    Parameters
+    ----------
+    home : Path
+        Directory of ``pacslink.toml``, the index and the store.
+    ae_title : str
+        Our AE title, as called AE of the SCP and calling AE of the SCU.
+    port : int
+        TCP port of the Storage/Verification SCP.
+    bind : str
+        Address the SCP binds to.
+    max_associations : int
+        Simultaneous associations the SCP accepts; more are rejected (transient).
+    max_pdu_length : int
+        Maximum Length we announce as receiver in A-ASSOCIATE (PS3.8 D.1), in bytes.
+    db_url : str
+        SQLAlchemy URL of the index; empty means ``sqlite:///<home>/index.sqlite``.
+    store_dir : Path
+        Directory of received files; empty or relative means under ``home``
+        (default ``<home>/store``).
+    min_free_mb : int
+        Free disk space floor in MB; below it C-STORE answers 0xA700.
+    duplicates : DuplicatePolicy
+        What to do with a SOP Instance UID already stored.
+    connect_timeout, acse_timeout, dimse_timeout, network_timeout : float
+        Seconds to wait for a TCP connection, for association accept/release, for a
+        DIMSE response, and before an idle association is closed.
+    log_level : str
+        ``CRITICAL``, ``ERROR``, ``WARNING``, ``INFO`` or ``DEBUG``.
+    sources : Mapping of str to SettingSource
+        Where each value came from; missing names are reported as defaults.
+    """
+
+    home: Path
+    ae_title: str = "PACSLINK"
+    port: int = 11112
+    bind: str = "127.0.0.1"
+    max_associations: int = 50
+    max_pdu_length: int = 262144
+    db_url: str = field(default="", repr=False)  # may hold a password
+    store_dir: Path = _DERIVED_PATH
+    min_free_mb: int = 200
+    duplicates: DuplicatePolicy = DuplicatePolicy.KEEP
+    connect_timeout: float = 10.0
+    acse_timeout: float = 30.0
+    dimse_timeout: float = 60.0
+    network_timeout: float = 60.0
+    log_level: str = "WARNING"
+    sources: Mapping[str, SettingSource] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        home = _parse(SETTINGS_BY_NAME["home"], self.home, "home").absolute()
+        object.__setattr__(self, "home", home)
+        for setting in SETTINGS[1:]:
+            value = getattr(self, setting.name)
+            if setting.name == "db_url" and not value:
+                value = f"sqlite:///{home / 'index.sqlite'}"
+            elif setting.name == "store_dir" and value == _DERIVED_PATH:
+                value = home / "store"
+            value = _parse(setting, value, setting.name)
+            if isinstance(value, Path) and not value.is_absolute():
+                value = home / value
+            object.__setattr__(self, setting.name, value)
+        sources = {s.name: self.sources.get(s.name, DEFAULT_SOURCE) for s in SETTINGS}
+        object.__setattr__(self, "sources", MappingProxyType(sources))
+
+    @property
+    def config_file(self) -> Path:
+        """``<home>/pacslink.toml``."""
+        return self.home / CONFIG_FILENAME
+
+    def source_of(self, name: str) -> SettingSource:
+        """Return where the value of setting ``name`` came from."""
+        return self.sources[SETTINGS_BY_NAME[name].name]
+
+    def as_dict(self, redact: bool = True) -> dict[str, Any]:
+        """Return ``{name: value}`` with JSON-ready values (text for paths and enums).
+
+        Parameters
+        ----------
+        redact : bool
+            Replace a password in ``db_url`` by ``***`` (default).
+        """
+        result: dict[str, Any] = {}
+        for setting in SETTINGS:
+            value = getattr(self, setting.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, enum.Enum):
+                value = value.value
+            elif setting.name == "db_url" and redact:
+                value = redact_url(value)
+            result[setting.name] = value
+        return result
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a URL: ``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``."""
+    return _URL.sub(r"\g<scheme>\g<user>:***@", url)
+
+
+def resolve_home(
+    home: Path | str | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[Path, SettingSource]:
+    """Return the home directory and where it came from.
+
+    ``home`` (the ``--home`` flag) wins over ``PACSLINK_HOME``, which wins over
+    ``platformdirs.user_data_dir("pacslink")``. Empty values count as unset.
+    """
+    env = os.environ if environ is None else environ
+    if home is not None and str(home):
+        return _path(home).absolute(), SettingSource(SourceKind.FLAG, "--home")
+    if env.get(HOME_ENV, ""):
+        return _path(env[HOME_ENV]).absolute(), SettingSource(SourceKind.ENV, HOME_ENV)
+    default = platformdirs.user_data_dir("pacslink", appauthor=False)
+    return Path(default).absolute(), DEFAULT_SOURCE
+
+
+def load_settings(
+    home: Path | None = None,
+    flags: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Return the effective settings: default < file < environment < flag.
+
+    Parameters
+    ----------
+    home : Path, optional
+        The ``--home`` flag; see :func:`resolve_home`.
+    flags : Mapping, optional
+        Flag values by setting name (``{"port": 4242, "ae_title": "X"}``); ``None``
+        values are ignored, so a CLI can pass its options as they come.
+    environ : Mapping, optional
+        The environment; default ``os.environ``.
+
+    Raises
+    ------
+    ConfigError
+        For an unreadable or invalid file or an invalid value, naming its source, e.g.
+        ``PACSLINK_PORT: must be an integer 1-65535, got 'abc'``.
+    """
+    env = os.environ if environ is None else environ
+    given = {name: value for name, value in (flags or {}).items() if value is not None}
+    for name in given:
+        if name not in SETTINGS_BY_NAME or name == "home":
+            raise ValueError(f"not a setting flag: {name!r} (pass home= for the home)")
+    home_path, home_source = resolve_home(home, env)
+    if home_path.exists() and not home_path.is_dir():
+        raise ConfigError(f"{home_path}: the pacslink home ({home_source}) is not a directory")
+    path = home_path / CONFIG_FILENAME
+    document = read_document(path)
+    table: Mapping[str, object] = document.get("settings", {}) if document else {}
+    for key in table:
+        if key == "home":
+            raise ConfigError(
+                f"{path}: [settings] home cannot be set here; use --home or {HOME_ENV}"
+            )
+        if key not in SETTINGS_BY_NAME:
+            allowed = tuple(s.name for s in SETTINGS[1:])
+            raise ConfigError(f"{path}: [settings] {unknown_key_message(key, allowed)}")
+    if "db_url" in table and redact_url(str(table["db_url"])) != table["db_url"]:
+        raise ConfigError(
+            f"{path}: [settings] db_url: do not keep a password in the file; "
+            "set PACSLINK_DB_URL in the environment instead"
+        )
+    values: dict[str, Any] = {}
+    sources = {"home": home_source}
+    for setting in SETTINGS[1:]:
+        name, cwd = setting.name, Path.cwd()
+        candidates = [  # lowest precedence first; every one present is validated
+            (table.get(name), SourceKind.FILE, str(path), f"{path}: [settings] {name}", home_path),
+            (env.get(setting.env) or None, SourceKind.ENV, setting.env, setting.env, cwd),
+            (given.get(name), SourceKind.FLAG, setting.flag, setting.flag, cwd),
+        ]
+        for raw, kind, origin, where, base in candidates:
+            if raw is None:
+                continue
+            value = _parse(setting, raw, where)
+            if isinstance(value, Path) and not value.is_absolute():
+                value = base / value
+            values[name], sources[name] = value, SettingSource(kind, origin)
+    return Settings(home=home_path, sources=sources, **values)
+
+
+def _parse(setting: Setting, raw: object, where: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ConfigError as exc:
+        raise type(exc)(f"{where}: {exc}") from exc
+
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "DEFAULT_SOURCE",
+    "HOME_ENV",
+    "SETTINGS",
+    "SETTINGS_BY_NAME",
+    "AERegistry",
+    "Setting",
+    "SettingSource",
+    "Settings",
+    "SourceKind",
+    "load_settings",
+    "parse_ae_address",
+    "redact_url",
+    "resolve_ae",
+    "resolve_home",
+    "validate_ae_title",
+    "validate_host",
+    "validate_port",
+]
