@@ -86,6 +86,164 @@ class StudySummary:
     modalities: tuple[str, ...]
     series_count: int
     instance_count: int
+    study_time: str = ""
+    accession_number: str = ""
+    study_id: str = ""
+    referring_physician_name: str = ""
+    patient_birth_date: str = ""
+    patient_sex: str = ""
 
 
-__all__ = ["DuplicatePolicy", "RemoteAE", "RetrieveMethod", "StoredInstance", "StudySummary"]
+@dataclass(frozen=True)
+class SeriesSummary:
+    """A series in the local store, for ``pacslink store show``.
+
+    Parameters
+    ----------
+    series_instance_uid : str
+        (0020,000E) Series Instance UID.
+    modality : str
+        (0008,0060) Modality, empty when the data set had none.
+    series_number : int or None
+        (0020,0011) Series Number.
+    series_description : str
+        (0008,103E) Series Description.
+    series_date : str
+        (0008,0021) Series Date as received (``YYYYMMDD``).
+    instance_count : int
+        Number of instances of the series held locally.
+    instances : tuple of StoredInstance
+        The instances, ordered by Instance Number; empty in summaries.
+    """
+
+    series_instance_uid: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    series_date: str
+    instance_count: int
+    instances: tuple[StoredInstance, ...] = ()
+
+
+@dataclass(frozen=True)
+class StudyDetail:
+    """A study in the local store with its series and their instances."""
+
+    study: StudySummary
+    series: tuple[SeriesSummary, ...]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one received instance.
+
+    Parameters
+    ----------
+    instance : StoredInstance
+        The instance the index now holds for this SOP Instance UID, with the attributes
+        of the received data set (the index keeps the first patient, study and series
+        values it saw). For a duplicate kept under ``DuplicatePolicy.KEEP`` this is the
+        first copy, as indexed.
+    duplicate : bool
+        The SOP Instance UID was already in the store.
+    replaced : bool
+        The earlier copy was replaced (``DuplicatePolicy.OVERWRITE``).
+    """
+
+    instance: StoredInstance
+    duplicate: bool = False
+    replaced: bool = False
+
+
+class VerifyProblem(str, enum.Enum):
+    """A kind of inconsistency ``pacslink store verify`` can find."""
+
+    MISSING = "missing"
+    """An indexed file is not on disk."""
+    SIZE_MISMATCH = "size-mismatch"
+    """An indexed file's size differs from the recorded size."""
+    HASH_MISMATCH = "hash-mismatch"
+    """An indexed file's SHA-256 differs from the recorded digest."""
+    UNREADABLE = "unreadable"
+    """An indexed file cannot be parsed as DICOM Part 10."""
+    UID_MISMATCH = "uid-mismatch"
+    """An indexed file holds another SOP Instance UID than its index row."""
+    UNSAFE_PATH = "unsafe-path"
+    """An index row points outside the store's objects directory."""
+    ORPHAN = "orphan"
+    """A file under ``objects/`` has no index row."""
+    STALE_TEMP = "stale-temp"
+    """A temporary file left behind by an interrupted transfer."""
+
+
+@dataclass(frozen=True)
+class VerifyIssue:
+    """One problem found by a store verification.
+
+    Parameters
+    ----------
+    problem : VerifyProblem
+        What is wrong.
+    path : str
+        The file concerned, relative to the store root.
+    sop_instance_uid : str
+        The instance concerned; empty for orphans and temporary files.
+    detail : str
+        A short human-readable explanation.
+    """
+
+    problem: VerifyProblem
+    path: str
+    sop_instance_uid: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The result of checking every indexed file and the objects directory.
+
+    Parameters
+    ----------
+    checked : int
+        Number of index rows checked.
+    issues : tuple of VerifyIssue
+        Every problem found, in the order found.
+    """
+
+    checked: int
+    issues: tuple[VerifyIssue, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when no problem was found."""
+        return not self.issues
+
+    def of(self, problem: VerifyProblem) -> tuple[VerifyIssue, ...]:
+        """Return the issues of one kind.
+
+        Parameters
+        ----------
+        problem : VerifyProblem
+            The kind of issue wanted.
+
+        Returns
+        -------
+        tuple of VerifyIssue
+            The matching issues, possibly empty.
+        """
+        return tuple(issue for issue in self.issues if issue.problem is problem)
+
+
+__all__ = [
+    "DuplicatePolicy",
+    "IngestResult",
+    "RemoteAE",
+    "RetrieveMethod",
+    "SeriesSummary",
+    "StoredInstance",
+    "StudyDetail",
+    "StudySummary",
+    "VerifyIssue",
+    "VerifyProblem",
+    "VerifyReport",
+]

@@ -1,0 +1,408 @@
+"""Receiving instances into the local store: :class:`Store` and :class:`IncomingFile`.
+
+The Storage SCP streams each received data set into an :class:`IncomingFile` as P-DATA
+fragments arrive, then calls :meth:`IncomingFile.commit` in a worker thread and answers
+the C-STORE only when it returns. By then (PS3.4 B.2.3 success means "stored"):
+
+1. the data set has been written after a 128-byte preamble, ``DICM`` and a File Meta
+   Information group (PS3.10 7.1) naming the received transfer syntax, bytes unchanged;
+2. its header has been parsed (bounded, see :mod:`pacslink.store.parse`) and its SOP
+   Class/Instance UIDs match the command's;
+3. the file has been fsynced, renamed atomically from ``tmp/`` to a generated name under
+   ``objects/``, and the directory fsynced;
+4. the index row has been committed.
+
+On any failure the temp file is removed (and the final file, if the index refused the
+row) and a :class:`~pacslink.errors.StoreError` subclass says why, which the SCP maps to
+a status: :class:`~pacslink.errors.StoreFullError` 0xA700,
+:class:`~pacslink.errors.DatasetMismatchError` 0xA900,
+:class:`~pacslink.errors.DatasetParseError` 0xC000.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Self
+
+from pacslink.errors import DatasetMismatchError, StoreError
+from pacslink.models import DuplicatePolicy, IngestResult, StoredInstance
+from pacslink.store import paths
+from pacslink.store.index import Index
+from pacslink.store.meta import PREAMBLE, check_uid, file_meta_bytes, sanitize_ae
+from pacslink.store.parse import parse_header
+from pacslink.store.record import InstanceRecord, values_from_dataset
+
+logger = logging.getLogger(__name__)
+
+#: Free space is re-checked after this many bytes written to one file.
+CHECK_FREE_EVERY = 16 * 2**20
+_BUFFER = 256 * 1024  # per file being received: many may be open at once
+
+
+class _State(enum.Enum):
+    OPEN = "open"
+    DONE = "done"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+class Store:
+    """The local store: DICOM Part 10 files under ``root`` plus an :class:`Index`.
+
+    Parameters
+    ----------
+    root : Path
+        The store directory; ``root/objects`` and ``root/tmp`` are created.
+    index : Index
+        The index the store records instances in (not owned: the caller closes it).
+    min_free_bytes : int
+        Refuse to receive (:class:`~pacslink.errors.StoreFullError`) when fewer bytes
+        are free on the file system.
+    duplicate_policy : DuplicatePolicy
+        What to do with a SOP Instance UID already held: keep the first copy or
+        replace it.
+    max_inflated_bytes : int
+        The most a Deflated Explicit VR Little Endian data set may inflate to.
+
+    Notes
+    -----
+    Temp files whose receiving process died (see :mod:`pacslink.store.paths`) are
+    removed at start; files still being received by another live process are kept.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        index: Index,
+        *,
+        min_free_bytes: int = 200 * 2**20,
+        duplicate_policy: DuplicatePolicy = DuplicatePolicy.KEEP,
+        max_inflated_bytes: int = 4 * 2**30,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.index = index
+        self.min_free_bytes = min_free_bytes
+        self.duplicate_policy = DuplicatePolicy(duplicate_policy)
+        self.max_inflated_bytes = max_inflated_bytes
+        try:
+            for directory in (self.root, self.tmp_dir, self.objects_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise paths.translate_os_error(exc, f"cannot create the store in {self.root}") from exc
+        removed = self.clean_temp()
+        if removed:
+            logger.info("removed %d stale temporary file(s) from %s", removed, self.tmp_dir)
+
+    @property
+    def tmp_dir(self) -> Path:
+        """``root/tmp``, where files are received before they are committed."""
+        return self.root / paths.TMP_DIR
+
+    @property
+    def objects_dir(self) -> Path:
+        """``root/objects``, where committed instance files live."""
+        return self.root / paths.OBJECTS_DIR
+
+    def clean_temp(self) -> int:
+        """Remove temp files left by dead processes; return how many were removed."""
+        stale = paths.stale_temp_files(self.root)
+        for path in stale:
+            paths.unlink_quietly(path)
+        return len(stale)
+
+    def path_of(self, item: StoredInstance | str) -> Path:
+        """Return the absolute path of an indexed instance's file.
+
+        Parameters
+        ----------
+        item : StoredInstance or str
+            An instance, or its path relative to the store root.
+
+        Raises
+        ------
+        StoreError
+            If the recorded path would leave ``root/objects``.
+        """
+        relpath = item.path if isinstance(item, StoredInstance) else item
+        return paths.resolve_object(self.root, relpath)
+
+    def begin(
+        self,
+        *,
+        sop_class_uid: str,
+        sop_instance_uid: str,
+        transfer_syntax_uid: str,
+        calling_ae: str,
+    ) -> IncomingFile:
+        """Start receiving one data set.
+
+        Parameters
+        ----------
+        sop_class_uid, sop_instance_uid : str
+            Affected SOP Class/Instance UID of the C-STORE-RQ (PS3.7 9.1.1.1).
+        transfer_syntax_uid : str
+            The accepted presentation context's transfer syntax.
+        calling_ae : str
+            The peer's AE title, recorded as Source Application Entity Title.
+
+        Returns
+        -------
+        IncomingFile
+            Write the data set bytes to it, then commit or abort it.
+
+        Raises
+        ------
+        StoreFullError
+            If free space is below ``min_free_bytes`` or the disk is full.
+        DatasetParseError
+            If a UID of the command cannot be a UID (empty, too long, not printable
+            ASCII); such a value could not be written as file meta.
+        StoreError
+            If the temp file cannot be created.
+        """
+        paths.check_free_space(self.tmp_dir, self.min_free_bytes)
+        return IncomingFile(
+            self,
+            sop_class_uid=check_uid("Affected SOP Class UID", sop_class_uid),
+            sop_instance_uid=check_uid("Affected SOP Instance UID", sop_instance_uid),
+            transfer_syntax_uid=check_uid("Transfer Syntax UID", transfer_syntax_uid),
+            calling_ae=sanitize_ae(calling_ae),
+        )
+
+
+class IncomingFile:
+    """One data set being received into the store; made by :meth:`Store.begin`.
+
+    Use :meth:`write` for every fragment, then exactly one of :meth:`commit` or
+    :meth:`abort`. It is also a context manager that aborts on exit unless committed.
+
+    Attributes
+    ----------
+    path : Path
+        The temporary file under ``root/tmp`` (gone after commit or abort).
+    size : int
+        Bytes written so far, preamble and file meta included.
+    sop_class_uid, sop_instance_uid, transfer_syntax_uid, calling_ae : str
+        As given to :meth:`Store.begin`, padding stripped.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        sop_class_uid: str,
+        sop_instance_uid: str,
+        transfer_syntax_uid: str,
+        calling_ae: str,
+    ) -> None:
+        self.store = store
+        self.sop_class_uid = sop_class_uid
+        self.sop_instance_uid = sop_instance_uid
+        self.transfer_syntax_uid = transfer_syntax_uid
+        self.calling_ae = calling_ae
+        self.path = paths.new_temp_path(store.root)
+        self._state = _State.OPEN
+        self._error: StoreError | None = None
+        self._unchecked = 0
+        header = PREAMBLE + file_meta_bytes(
+            sop_class_uid=sop_class_uid,
+            sop_instance_uid=sop_instance_uid,
+            transfer_syntax_uid=transfer_syntax_uid,
+            calling_ae=calling_ae,
+        )
+        self._dataset_offset = len(header)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise paths.translate_os_error(exc, "cannot create a temp file") from exc
+        try:
+            paths.lock_temp(fd)
+            # Lives until commit() or abort(), which close it.
+            self._file = open(fd, "wb", buffering=_BUFFER)  # noqa: SIM115
+        except OSError as exc:
+            os.close(fd)
+            paths.unlink_quietly(self.path)
+            raise paths.translate_os_error(exc, "cannot open a temp file") from exc
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+        self.write(header)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.abort()
+
+    # -- receiving ----------------------------------------------------------------
+
+    def _discard(self) -> None:
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        paths.unlink_quietly(self.path)
+
+    def _fail(self, error: StoreError) -> StoreError:
+        self._discard()
+        self._state = _State.FAILED
+        self._error = error
+        return error
+
+    def _check_open(self) -> None:
+        if self._state is not _State.OPEN:
+            if self._error is not None:
+                raise type(self._error)(str(self._error))
+            raise StoreError(f"incoming file is {self._state.value}; nothing more can be done")
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append received data set bytes, exactly as they came off the wire.
+
+        Cheap enough for the event loop: a buffered write and a SHA-256 update; free
+        space is re-checked once per :data:`CHECK_FREE_EVERY` bytes.
+
+        Raises
+        ------
+        StoreFullError
+            Disk or quota full, or free space fell below the floor (temp file removed).
+        StoreError
+            Any other write failure (temp file removed).
+        """
+        self._check_open()
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise self._fail(paths.translate_os_error(exc, "writing a received data set")) from exc
+        self._sha256.update(data)
+        length = len(data) if not isinstance(data, memoryview) else data.nbytes
+        self.size += length
+        self._unchecked += length
+        if self._unchecked >= CHECK_FREE_EVERY:
+            self._unchecked = 0
+            try:
+                paths.check_free_space(self.store.tmp_dir, self.store.min_free_bytes)
+            except StoreError as exc:
+                raise self._fail(exc) from None
+
+    def abort(self) -> None:
+        """Drop the file (association aborted, peer gone...). Safe to call repeatedly."""
+        if self._state is _State.OPEN:
+            self._discard()
+            self._state = _State.ABORTED
+
+    # -- committing ---------------------------------------------------------------
+
+    def commit(self) -> IngestResult:
+        """Check, persist and index the received instance. Blocking: run it in a thread.
+
+        Returns
+        -------
+        IngestResult
+            The indexed instance; ``duplicate`` when the SOP Instance UID was already
+            held (under ``KEEP`` the first copy stays and the new bytes are dropped).
+
+        Raises
+        ------
+        DatasetParseError
+            The bytes are not a data set (or break a bound).
+        DatasetMismatchError
+            The data set's SOP Class/Instance UID differ from the command's.
+        StoreFullError
+            The disk filled up.
+        StoreError
+            Any other file-system or index failure.
+        """
+        self._check_open()
+        store = self.store
+        final: Path | None = None
+        try:
+            self._file.flush()
+            with open(self.path, "rb") as fp:
+                fp.seek(self._dataset_offset)
+                header = parse_header(
+                    fp, self.transfer_syntax_uid, max_inflated_bytes=store.max_inflated_bytes
+                )
+            values = values_from_dataset(header)
+            self._check_uids(values["SOPClassUID"], values["SOPInstanceUID"])
+            if store.duplicate_policy is DuplicatePolicy.KEEP:
+                existing = store.index.get_instance(self.sop_instance_uid)
+                if existing is not None:
+                    return self._duplicate(existing)
+            os.fsync(self._file.fileno())
+            self._file.close()
+            relpath = paths.new_object_relpath()
+            final = store.root / relpath
+            paths.make_dirs_durable(store.root, relpath.parent)
+            os.replace(self.path, final)
+            paths.fsync_dir(final.parent)
+            record = InstanceRecord(
+                values=values,
+                path=str(relpath),
+                size=self.size,
+                sha256=self._sha256.hexdigest(),
+                transfer_syntax_uid=self.transfer_syntax_uid,
+                calling_ae=self.calling_ae,
+                received_at=datetime.now(UTC),
+            )
+            if store.duplicate_policy is DuplicatePolicy.OVERWRITE:
+                old = store.index.replace_instance(record)
+            else:
+                if not store.index.add_instance(record):  # lost a race with the same UID
+                    paths.unlink_quietly(final)
+                    existing = store.index.get_instance(self.sop_instance_uid)
+                    if existing is None:  # pragma: no cover - removed concurrently
+                        raise StoreError(f"instance {self.sop_instance_uid} vanished")
+                    return self._duplicate(existing)
+                old = None
+        except StoreError as exc:
+            if final is not None:
+                paths.unlink_quietly(final)
+            raise self._fail(exc) from exc
+        except OSError as exc:
+            if final is not None:
+                paths.unlink_quietly(final)
+            raise self._fail(paths.translate_os_error(exc, "storing a received data set")) from exc
+        except BaseException:
+            if final is not None:
+                paths.unlink_quietly(final)
+            self._fail(StoreError("storing a received data set failed"))
+            raise
+        self._state = _State.DONE
+        if old is not None:
+            self._remove_replaced(old)
+        logger.debug("stored instance %s (%d bytes)", self.sop_instance_uid, self.size)
+        return IngestResult(
+            record.to_stored_instance(), duplicate=old is not None, replaced=old is not None
+        )
+
+    def _check_uids(self, sop_class_uid: object, sop_instance_uid: object) -> None:
+        if sop_class_uid != self.sop_class_uid or sop_instance_uid != self.sop_instance_uid:
+            raise DatasetMismatchError(
+                "data set does not match the C-STORE command: SOP Class UID "
+                f"{sop_class_uid or '(none)'!s} vs {self.sop_class_uid}, SOP Instance UID "
+                f"{sop_instance_uid or '(none)'!s} vs {self.sop_instance_uid}"
+            )
+
+    def _duplicate(self, existing: StoredInstance) -> IngestResult:
+        self._discard()
+        self._state = _State.DONE
+        logger.info(
+            "duplicate SOP Instance UID %s from %s: kept the first copy",
+            self.sop_instance_uid,
+            self.calling_ae,
+        )
+        return IngestResult(existing, duplicate=True)
+
+    def _remove_replaced(self, old: StoredInstance) -> None:
+        try:
+            self.store.path_of(old).unlink()
+        except (OSError, StoreError) as exc:
+            logger.warning("could not remove replaced file %s: %s", old.path, exc)
+        logger.info("replaced instance %s with a new copy", self.sop_instance_uid)
+
+
+__all__ = ["CHECK_FREE_EVERY", "IncomingFile", "Store"]
