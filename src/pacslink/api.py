@@ -211,7 +211,8 @@ class Pacslink:
             await server.start(host, number)
         except OSError as exc:
             raise PacslinkError(
-                f"cannot listen on {host}:{number}: {exc.strerror or exc}. "
+                f"cannot listen on {host}:{number}: "
+                f"{os.strerror(exc.errno) if exc.errno else exc}. "
                 "Is another pacslink or DICOM server using it? Choose another with --port."
             ) from exc
         log.info("listening as %s on %s:%d (store %s)", self.settings.ae_title, host,

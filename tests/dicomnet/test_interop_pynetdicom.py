@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from io import BytesIO
 
 import pytest
 from pydicom import dcmread
+from pydicom.dataset import FileMetaDataset
 
 from pacslink.dicomnet.association import FileDataset
 from pacslink.dicomnet.client import associate, c_echo, c_store
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.interop
 async def test_pynetdicom_scu_to_our_scp(memory_server) -> None:  # type: ignore[no-untyped-def]
     server, provider = memory_server
     ds = make_ct(rows=64, columns=64)
+    ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = TS[0]
 
     def run_scu() -> tuple[int, int]:

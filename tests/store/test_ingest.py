@@ -28,7 +28,7 @@ from tests.factory import (
     make_dataset_bytes,
 )
 
-OBJECT_PATH = re.compile(r"^objects/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{32}\.dcm$")
+OBJECT_PATH = re.compile(r"^objects/[0-9a-f]{2}/[0-9a-f]{32}\.dcm$")
 ALL_SYNTAXES = [
     IMPLICIT_VR_LITTLE_ENDIAN,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -361,16 +361,16 @@ def test_commit_steps_happen_in_the_durable_order(
 def test_duplicate_arriving_concurrently_keeps_one_copy(
     store: Store, index: Index, ingest, residue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two copies pass the duplicate pre-check together: the index decides, one file stays."""
+    """No pre-check: the index's unique key decides, one file stays, the loser is removed."""
     first = ingest(store, make_ct(sop_instance_uid="1.2.99.3"))
-    real_get, calls = index.get_instance, []
+    real_add, results = index.add_instance, []
 
-    def get_instance(uid: str) -> object:
-        calls.append(uid)
-        return None if len(calls) == 1 else real_get(uid)  # the pre-check misses it
+    def add_instance(record: object, **kw: object) -> bool:
+        results.append(real_add(record, **kw))  # type: ignore[arg-type]
+        return results[-1]
 
-    monkeypatch.setattr(index, "get_instance", get_instance)
+    monkeypatch.setattr(index, "add_instance", add_instance)
     second = ingest(store, make_ct(sop_instance_uid="1.2.99.3", patient_name="Second^Copy"))
-    assert second.duplicate and second.instance == first.instance and len(calls) == 2
+    assert second.duplicate and second.instance == first.instance and results == [False]
     temps, objects, rows = residue()
     assert temps == [] and objects == [store.path_of(first.instance)] and rows == 1

@@ -16,7 +16,7 @@ def test_object_names_are_generated_and_unique() -> None:
     names = {str(new_object_relpath()) for _ in range(1000)}
     assert len(names) == 1000
     assert all(
-        re.fullmatch(r"objects/([0-9a-f]{2})/([0-9a-f]{2})/\1\2[0-9a-f]{28}\.dcm", n) for n in names
+        re.fullmatch(r"objects/([0-9a-f]{2})/\1[0-9a-f]{30}\.dcm", n) for n in names
     )
 
 

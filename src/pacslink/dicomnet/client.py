@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl as _ssl
 from collections.abc import AsyncIterator, Sequence
 
@@ -83,7 +84,8 @@ async def associate(
             f"no TCP connection to {host}:{port} within {limits.connect_timeout:g} s"
         ) from exc
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        # asyncio's strerror is "Connect call failed ('host', port)"; errno says why.
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
         raise ConnectError(f"cannot connect to {host}:{port}: {reason}") from exc
     assoc = ClientAssociation(reader, writer, local=local, is_requestor=True)
     rq = build_request(local, called_ae_title, contexts, roles=roles, extra_sub_items=extra_sub_items)

@@ -92,6 +92,7 @@ class Store:
         try:
             for directory in (self.root, self.tmp_dir, self.objects_dir):
                 directory.mkdir(parents=True, exist_ok=True)
+            paths.prepare_object_dirs(self.root)
         except OSError as exc:
             raise paths.translate_os_error(exc, f"cannot create the store in {self.root}") from exc
         removed = self.clean_temp()
@@ -328,10 +329,8 @@ class IncomingFile:
                 )
             values = values_from_dataset(header)
             self._check_uids(values["SOPClassUID"], values["SOPInstanceUID"])
-            if store.duplicate_policy is DuplicatePolicy.KEEP:
-                existing = store.index.get_instance(self.sop_instance_uid)
-                if existing is not None:
-                    return self._duplicate(existing)
+            # Duplicates under KEEP are caught by the index's unique key below: no extra
+            # query for the common case of a new instance.
             os.fsync(self._file.fileno())
             self._file.close()
             relpath = paths.new_object_relpath()
@@ -351,7 +350,7 @@ class IncomingFile:
             if store.duplicate_policy is DuplicatePolicy.OVERWRITE:
                 old = store.index.replace_instance(record)
             else:
-                if not store.index.add_instance(record):  # lost a race with the same UID
+                if not store.index.add_instance(record):  # already held (or a parallel copy won)
                     paths.unlink_quietly(final)
                     existing = store.index.get_instance(self.sop_instance_uid)
                     if existing is None:  # pragma: no cover - removed concurrently

@@ -10,11 +10,7 @@ process-wide) so odd but harmless values are written instead of refused.
 
 from __future__ import annotations
 
-from pydicom import config
-from pydicom.dataelem import DataElement
-from pydicom.dataset import FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_file_meta_info
+import struct
 
 from pacslink import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from pacslink.errors import DatasetParseError
@@ -71,22 +67,29 @@ def file_meta_bytes(
     bytes
         Group 0002 including (0002,0000) group length, to follow :data:`PREAMBLE`.
     """
-    file_meta = FileMetaDataset()
-    elements: list[tuple[int, str, object]] = [
-        (0x00020001, "OB", b"\x00\x01"),
-        (0x00020002, "UI", sop_class_uid),
-        (0x00020003, "UI", sop_instance_uid),
-        (0x00020010, "UI", transfer_syntax_uid),
-        (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
-        (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
+    elements: list[tuple[int, bytes, bytes]] = [
+        (0x0001, b"OB", b"\x00\x01"),
+        (0x0002, b"UI", _padded(sop_class_uid, b"\x00")),
+        (0x0003, b"UI", _padded(sop_instance_uid, b"\x00")),
+        (0x0010, b"UI", _padded(transfer_syntax_uid, b"\x00")),
+        (0x0012, b"UI", _padded(IMPLEMENTATION_CLASS_UID, b"\x00")),
+        (0x0013, b"SH", _padded(IMPLEMENTATION_VERSION_NAME, b" ")),
     ]
     if calling_ae:
-        elements.append((0x00020016, "AE", calling_ae))
-    for tag, vr, value in elements:
-        file_meta.add(DataElement(tag, vr, value, validation_mode=config.IGNORE))
-    buffer = DicomBytesIO()
-    write_file_meta_info(buffer, file_meta, enforce_standard=True)
-    return bytes(buffer.getvalue())
+        elements.append((0x0016, b"AE", _padded(calling_ae, b" ")))
+    # Explicit VR Little Endian (PS3.10 7.1); OB has a 4-byte length (PS3.5 7.1.2).
+    body = b"".join(
+        struct.pack("<HH", 0x0002, element) + vr
+        + (b"\x00\x00" + struct.pack("<L", len(value)) if vr == b"OB" else struct.pack("<H", len(value)))
+        + value
+        for element, vr, value in elements
+    )
+    return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(body)) + body
+
+
+def _padded(value: str, pad: bytes) -> bytes:
+    raw = value.encode("ascii", errors="replace")
+    return raw + pad if len(raw) % 2 else raw
 
 
 __all__ = ["PREAMBLE", "check_uid", "file_meta_bytes", "sanitize_ae"]

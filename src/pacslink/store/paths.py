@@ -52,11 +52,25 @@ def new_object_relpath() -> PurePosixPath:
     Returns
     -------
     PurePosixPath
-        ``objects/<2 hex>/<2 hex>/<32 hex>.dcm``, from a random UUID. Two levels of
-        256 directories keep directories small up to tens of millions of files.
+        ``objects/<2 hex>/<32 hex>.dcm``, from a random UUID. The 256 directories
+        exist from the start (:func:`prepare_object_dirs`), so storing an instance never
+        creates a directory on the hot path; each holds ~4,000 files per million.
     """
     name = uuid.uuid4().hex
-    return PurePosixPath(OBJECTS_DIR, name[:2], name[2:4], name + OBJECT_SUFFIX)
+    return PurePosixPath(OBJECTS_DIR, name[:2], name + OBJECT_SUFFIX)
+
+
+def prepare_object_dirs(root: Path) -> None:
+    """Create ``objects/00`` ... ``objects/ff`` durably if they are missing."""
+    objects = root / OBJECTS_DIR
+    created = False
+    for i in range(256):
+        directory = objects / f"{i:02x}"
+        if not directory.is_dir():
+            directory.mkdir(parents=True, exist_ok=True)
+            created = True
+    if created:
+        fsync_dir(objects)
 
 
 def new_temp_path(root: Path) -> Path:
@@ -228,6 +242,7 @@ __all__ = [
     "lock_temp",
     "make_dirs_durable",
     "new_object_relpath",
+    "prepare_object_dirs",
     "new_temp_path",
     "resolve_object",
     "stale_temp_files",

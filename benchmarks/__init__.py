@@ -1,0 +1,1 @@
+"""Benchmarks of pacslink against DCMTK, run by ``make bench`` (``python -m benchmarks``)."""
