@@ -19,6 +19,9 @@ test: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
+demo: $(STAMP)
+	$(BIN)/pacslink demo
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 

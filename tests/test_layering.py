@@ -31,6 +31,7 @@ LAYERS = {
     "conformance": "domain",
     "identifiers": "domain",
     "imaging": "domain",
+    "samples": "domain",
     "dicomnet": "dicomnet",
     "services": "services",
     "store": "store",

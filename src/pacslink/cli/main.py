@@ -28,7 +28,7 @@ from typing import Annotated
 import typer
 
 from pacslink import __version__
-from pacslink.cli import ae, config_cmd, listen, net, store_cmd
+from pacslink.cli import ae, config_cmd, demo, listen, net, store_cmd
 from pacslink.cli.common import CliState, PacslinkGroup, report_error
 from pacslink.errors import PacslinkError
 
@@ -85,6 +85,7 @@ app.command("echo")(net.echo)
 app.command("listen")(listen.listen)
 app.command("send")(net.send)
 app.add_typer(store_cmd.app, name="store")
+app.command("demo")(demo.demo)
 # --------------------------------------------------------------------------------------
 
 
