@@ -234,7 +234,90 @@ class VerifyReport:
         return tuple(issue for issue in self.issues if issue.problem is problem)
 
 
+# --- Query/Retrieve (PS3.4 Annex C) ------------------------------------------------------
+
+
+class QueryLevel(str, enum.Enum):
+    """Query/Retrieve Level (0008,0052), PS3.4 C.3."""
+
+    PATIENT = "PATIENT"
+    STUDY = "STUDY"
+    SERIES = "SERIES"
+    IMAGE = "IMAGE"
+
+
+class QueryModel(str, enum.Enum):
+    """Query/Retrieve Information Model (PS3.4 C.3.1, C.3.2)."""
+
+    PATIENT_ROOT = "patient"
+    STUDY_ROOT = "study"
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the user searches for; matching keys only, return keys come from the level.
+
+    Parameters
+    ----------
+    level : QueryLevel
+        STUDY, SERIES or IMAGE (PATIENT for patient-level Patient Root queries).
+    patient_id : str, optional
+        Patient ID (0010,0020); the seed's search key.
+    study_instance_uid, series_instance_uid, sop_instance_uid : str, optional
+        Unique keys of the levels above (required by SERIES and IMAGE queries).
+    patient_name : str, optional
+        Patient's Name, wildcards ``*`` and ``?`` allowed (PS3.4 C.2.2.2.4).
+    study_date : str, optional
+        ``YYYYMMDD`` or a range ``YYYYMMDD-YYYYMMDD`` (open ends allowed).
+    modality : str, optional
+        Modality at SERIES level, Modalities in Study at STUDY level.
+    accession_number : str, optional
+        Accession Number.
+    """
+
+    level: QueryLevel = QueryLevel.STUDY
+    patient_id: str | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+    patient_name: str | None = None
+    study_date: str | None = None
+    modality: str | None = None
+    accession_number: str | None = None
+
+
+@dataclass(frozen=True)
+class QueryMatch:
+    """One C-FIND match, its values decoded to text (Specific Character Set applied).
+
+    ``attributes`` maps pydicom keywords (``StudyInstanceUID``, ``PatientName`` ...) to
+    text; multi-valued attributes are joined with a backslash as on the wire.
+    """
+
+    level: QueryLevel
+    attributes: dict[str, str]
+
+    def get(self, keyword: str, default: str = "") -> str:
+        return self.attributes.get(keyword, default)
+
+    @property
+    def key(self) -> str:
+        """The unique key of the match's level (Study/Series/SOP Instance UID, Patient ID)."""
+        return self.get(
+            {
+                QueryLevel.PATIENT: "PatientID",
+                QueryLevel.STUDY: "StudyInstanceUID",
+                QueryLevel.SERIES: "SeriesInstanceUID",
+                QueryLevel.IMAGE: "SOPInstanceUID",
+            }[self.level]
+        )
+
+
 __all__ = [
+    "Query",
+    "QueryLevel",
+    "QueryMatch",
+    "QueryModel",
     "DuplicatePolicy",
     "IngestResult",
     "RemoteAE",
