@@ -27,6 +27,7 @@ from pacslink.dicomnet.errors import (
     DIMSEError,
     NetworkError,
     NetworkTimeout,
+    NoAcceptedContext,
     PDUError,
 )
 from pacslink.dicomnet.fsm import PDU_EVENTS, StateMachine
@@ -184,8 +185,6 @@ class Association:
                 transfer_syntax is None or ctx.transfer_syntax == transfer_syntax
             ):
                 return ctx
-        from pacslink.dicomnet.errors import NoAcceptedContext
-
         wanted = abstract_syntax + (f" with {transfer_syntax}" if transfer_syntax else "")
         raise NoAcceptedContext(f"the peer accepted no presentation context for {wanted}")
 
@@ -196,12 +195,15 @@ class Association:
 
         Returns ``(pdu_type, body)``. The state machine is advanced; an event the
         current state does not allow raises :class:`PDUError` after sending A-ABORT.
+        When nothing at all arrives within ``timeout``, :class:`NetworkTimeout` is raised
+        with the association intact (nothing was consumed): the caller decides whether
+        to wait again or to abort. A PDU that starts but does not finish within the
+        per-PDU deadline aborts the association.
         """
         try:
             async with asyncio.timeout(timeout):
                 header = await self.reader.readexactly(6)
         except TimeoutError as exc:
-            await self.abort()
             raise NetworkTimeout(f"no PDU from the peer within {timeout:g} s") from exc
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             self._closed_by_peer()
@@ -483,6 +485,12 @@ class Association:
                         context, command, bytes(memory) if memory is not None else None,
                         sink, sink_error,
                     )
+        except NetworkTimeout:
+            if sink is not None:
+                sink.abort()
+            if context is not None:  # the message had started: the stream is unusable
+                await self.abort()
+            raise
         except BaseException:
             if sink is not None:
                 sink.abort()

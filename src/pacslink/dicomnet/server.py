@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as _ssl
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 
 from pacslink.dicomnet import pdu as P
 from pacslink.dicomnet import status as S
@@ -26,12 +26,18 @@ from pacslink.dicomnet.association import (
 from pacslink.dicomnet.commands import (
     C_ECHO_RQ,
     C_ECHO_RSP,
+    C_FIND_RQ,
+    C_GET_RQ,
+    C_MOVE_RQ,
     C_STORE_RQ,
     C_STORE_RSP,
     Command,
 )
 from pacslink.dicomnet.errors import NetworkError, NetworkTimeout
 from pacslink.dicomnet.negotiation import answer_request, check_request
+from pacslink.dicomnet.pump import MessagePump
+from pacslink.dicomnet.qr import QRResponse
+from pacslink.dicomnet.suboperations import SubOperations
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +86,34 @@ class ServiceProvider:
         """C-STORE (PS3.7 9.1.1); by default the SOP class is not supported."""
         return S.SOP_CLASS_NOT_SUPPORTED
 
+    def on_c_find(
+        self, assoc: Association, message: Message, cancelled: asyncio.Event
+    ) -> AsyncIterator[QRResponse]:
+        """C-FIND (PS3.4 C.4.1): yield pending matches, then optionally a final response.
+
+        Stop early when ``cancelled`` is set; the server then answers Cancel (0xFE00).
+        """
+        return _unsupported()
+
+    def on_c_move(
+        self, assoc: Association, message: Message, cancelled: asyncio.Event
+    ) -> AsyncIterator[QRResponse]:
+        """C-MOVE (PS3.4 C.4.2): perform sub-operations, yield pending counters, then the final."""
+        return _unsupported()
+
+    def on_c_get(
+        self, assoc: Association, message: Message, cancelled: asyncio.Event,
+        sub: SubOperations,
+    ) -> AsyncIterator[QRResponse]:
+        """C-GET (PS3.4 C.4.3): ``sub.store`` sends each instance back on this association."""
+        return _unsupported()
+
     def on_association(self, assoc: Association, event: str, detail: str = "") -> None:
         """Observer for ``accepted``, ``rejected``, ``released``, ``aborted`` events."""
+
+
+async def _unsupported() -> AsyncIterator[QRResponse]:
+    yield QRResponse(S.SOP_CLASS_NOT_SUPPORTED)
 
 
 def _status_fields(result: StatusResult) -> dict[str, object]:
@@ -212,18 +244,20 @@ class DicomServer:
             self._associated -= 1
 
     async def _serve(self, assoc: Association) -> None:
-        while True:
-            message = await assoc.receive_message(
-                timeout=self.local.limits.network_timeout,
-                sink_factory=self.provider.open_dataset_sink,
-            )
-            if message is None:
-                await assoc.answer_release()
-                self.provider.on_association(assoc, "released")
-                return
-            await self._dispatch(assoc, message)
+        pump = MessagePump(assoc, self.provider.open_dataset_sink, self.local.limits.network_timeout)
+        pump.start()
+        try:
+            while True:
+                message = await pump.next_request()
+                if message is None:
+                    await assoc.answer_release()
+                    self.provider.on_association(assoc, "released")
+                    return
+                await self._dispatch(assoc, message, pump)
+        finally:
+            await pump.stop()
 
-    async def _dispatch(self, assoc: Association, message: Message) -> None:
+    async def _dispatch(self, assoc: Association, message: Message, pump: MessagePump) -> None:
         rq = message.command
         field = rq.CommandField
         try:
@@ -236,6 +270,8 @@ class DicomServer:
                     assoc, message, C_STORE_RSP, result,
                     AffectedSOPInstanceUID=rq.AffectedSOPInstanceUID,
                 )
+            elif field in (C_FIND_RQ, C_MOVE_RQ, C_GET_RQ):
+                await self._operation(assoc, message, pump)
             elif rq.is_response:
                 log.warning("ignoring unexpected %s from %s", rq.name, assoc.peer_ae_title)
             else:
@@ -243,6 +279,69 @@ class DicomServer:
         finally:
             if message.sink is not None and message.sink_error is not None:
                 message.sink.abort()
+
+    async def _operation(self, assoc: Association, message: Message, pump: MessagePump) -> None:
+        """Run a C-FIND/C-MOVE/C-GET: stream pending responses, honour C-CANCEL, send the final."""
+        rq = message.command
+        field = rq.CommandField
+        cancelled = asyncio.Event()
+        message_id = rq.MessageID or 0
+        pump.cancels[message_id] = cancelled
+        if field == C_FIND_RQ:
+            responses = self.provider.on_c_find(assoc, message, cancelled)
+        elif field == C_MOVE_RQ:
+            responses = self.provider.on_c_move(assoc, message, cancelled)
+        else:
+            responses = self.provider.on_c_get(assoc, message, cancelled, SubOperations(assoc, pump))
+        final: QRResponse | None = None
+        last: QRResponse | None = None
+        try:
+            async for response in responses:
+                if cancelled.is_set():
+                    break
+                if response.pending:
+                    last = response
+                    await self._send_qr(assoc, message, response)
+                else:
+                    final = response
+                    break
+        except NetworkError:
+            raise
+        except Exception as exc:
+            log.exception("%s handler failed", rq.name)
+            final = QRResponse(S.UNABLE_TO_PROCESS, error_comment=f"pacslink: {type(exc).__name__}")
+        finally:
+            pump.cancels.pop(message_id, None)
+            aclose = getattr(responses, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if cancelled.is_set() and (final is None or final.pending):
+            counters = last.counters() if last is not None else {}
+            final = QRResponse(
+                S.CANCEL, remaining=counters.get("NumberOfRemainingSuboperations"),
+                completed=counters.get("NumberOfCompletedSuboperations"),
+                failed=counters.get("NumberOfFailedSuboperations"),
+                warning=counters.get("NumberOfWarningSuboperations"),
+            )
+        await self._send_qr(assoc, message, final or QRResponse(S.SUCCESS))
+
+    async def _send_qr(self, assoc: Association, message: Message, response: QRResponse) -> None:
+        rq = message.command
+        fields: dict[str, object] = {}
+        if rq.CommandField != C_FIND_RQ:
+            fields = {k: v for k, v in response.counters().items() if v is not None}
+            if not response.pending and response.status != S.CANCEL:
+                # PS3.7 9.3.3.2/9.3.4.2: only pending and Cancel carry the remaining count
+                fields.pop("NumberOfRemainingSuboperations", None)
+        rsp = Command(
+            CommandField=rq.CommandField | 0x8000,
+            MessageIDBeingRespondedTo=rq.MessageID,
+            AffectedSOPClassUID=rq.AffectedSOPClassUID,
+            Status=response.status,
+            ErrorComment=response.error_comment[:64] if response.error_comment else None,
+            **fields,  # type: ignore[arg-type]
+        )
+        await assoc.send_message(message.context.context_id, rsp, response.identifier)
 
     async def _guarded(
         self, handler: Callable[[Association, Message], Awaitable[StatusResult]],
