@@ -193,6 +193,9 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("acse_timeout", _seconds, "Seconds to wait for association accept/release."),
     Setting("dimse_timeout", _seconds, "Seconds to wait for a DIMSE response."),
     Setting("network_timeout", _seconds, "Seconds an idle association is kept open."),
+    Setting("query_timeout", _seconds, "Seconds a remote AE may stay silent during a C-FIND."),
+    Setting("max_results", _integer(1, 10_000_000), "Matches kept per AE; more are cancelled (C-CANCEL)."),
+    Setting("move_timeout", _seconds, "Seconds of C-MOVE without any progress before retrieve = auto falls back to C-GET."),
     Setting("log_level", _log_level, "CRITICAL, ERROR, WARNING, INFO or DEBUG.", flag="--verbose"),
 )
 
@@ -277,6 +280,9 @@ class Settings:
     acse_timeout: float = 30.0
     dimse_timeout: float = 60.0
     network_timeout: float = 60.0
+    query_timeout: float = 10.0
+    max_results: int = 1000
+    move_timeout: float = 30.0
     log_level: str = "WARNING"
     sources: Mapping[str, SettingSource] = field(default_factory=dict, compare=False, repr=False)
 
