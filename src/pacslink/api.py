@@ -13,9 +13,11 @@ The facade wires the layers together: the Storage SCP (``services``) gets the st
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import os
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,9 +28,27 @@ from pacslink.dicomnet import status as dimse_status
 from pacslink.dicomnet.association import AEConfig, Limits
 from pacslink.dicomnet.server import DicomServer
 from pacslink.errors import PacslinkError
-from pacslink.models import RemoteAE, StudyDetail, StudySummary, VerifyReport
+from pacslink.models import (
+    Query,
+    QueryLevel,
+    QueryModel,
+    RemoteAE,
+    RetrieveMethod,
+    StudyDetail,
+    StudySummary,
+    VerifyReport,
+)
 from pacslink.services.part10 import NotPart10Error, Part10Info, read_part10_info
+from pacslink.services.query import AEQueryResult, FederatedResult, MatchCallback, federated_find
+from pacslink.services.retrieve import (
+    ProgressCallback,
+    RetrieveProgress,
+    RetrieveReport,
+    RetrieveTarget,
+    Retriever,
+)
 from pacslink.services.scp import StorageSCP, StoredEvent
+from pacslink.services.tracking import RetrieveRegistry
 from pacslink.services.scu import EchoResult, FileOutcome, echo, echo_many, send_files
 from pacslink.store import Index, Store, verify
 
@@ -36,6 +56,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 __all__ = [
+    "AEQueryResult",
+    "FederatedResult",
+    "Query",
+    "QueryLevel",
+    "QueryModel",
+    "RetrieveProgress",
+    "RetrieveReport",
+    "RetrieveTarget",
     "EchoResult",
     "FileOutcome",
     "Pacslink",
@@ -110,6 +138,8 @@ class Pacslink:
         self.registry = AERegistry.for_home(settings.home)
         self._index: Index | None = None
         self._store: Store | None = None
+        self.retrieves = RetrieveRegistry(settings.ae_title)
+        self._listener: DicomServer | None = None
 
     @classmethod
     def from_home(
@@ -203,18 +233,138 @@ class Pacslink:
             The port cannot be bound (in use, or not permitted).
         """
         store = self.store
-        provider = StorageSCP(self.local_ae(), store.begin, on_stored)
+        registry = self.retrieves
+
+        def observe(event: StoredEvent) -> None:
+            registry.on_stored(event)
+            if on_stored is not None:
+                on_stored(event)
+
+        provider = StorageSCP(self.local_ae(), store.begin, observe)
         server = DicomServer(provider, max_associations=self.settings.max_associations)
         host = bind or self.settings.bind
         number = self.settings.port if port is None else port
         try:
             await server.start(host, number)
         except OSError as exc:
-            raise PacslinkError(
-                f"cannot listen on {host}:{number}: "
-                f"{os.strerror(exc.errno) if exc.errno else exc}. "
-                "Is another pacslink or DICOM server using it? Choose another with --port."
-            ) from exc
+            import errno
+            import socket
+
+            if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+                message = f"cannot bind to '{host}': no such local address; check --bind"
+            elif exc.errno == errno.EADDRINUSE:
+                message = (f"port {number} is in use (is another pacslink or DICOM server "
+                           "running?); choose another with --port")
+            elif exc.errno == errno.EACCES:
+                message = f"port {number} needs privileges; use a port above 1023"
+            else:
+                message = (f"cannot listen on {host}:{number}: "
+                           f"{os.strerror(exc.errno) if exc.errno else exc}")
+            raise PacslinkError(message) from exc
         log.info("listening as %s on %s:%d (store %s)", self.settings.ae_title, host,
                  server.port, os.fspath(self.settings.store_dir))
         return server
+
+    # --- query / retrieve -------------------------------------------------------------
+
+    def _aes(self, names: Sequence[str] | None) -> list[RemoteAE]:
+        aes = [self.resolve(n) for n in names] if names else self.remote_aes()
+        if not aes:
+            raise PacslinkError(
+                "no remote AEs configured; add one with: pacslink ae add NAME --aet AET "
+                "--host HOST --port PORT")
+        return aes
+
+    async def find(
+        self, query: Query, *, aes: Sequence[str] | None = None,
+        model: QueryModel | None = None, on_match: MatchCallback | None = None,
+        on_ae_done: Callable[[AEQueryResult], None] | None = None,
+    ) -> FederatedResult:
+        """C-FIND every selected AE at once (all configured ones by default) and merge.
+
+        Raises
+        ------
+        QueryError
+            The query is invalid (nothing was sent).
+        """
+        s = self.settings
+        return await federated_find(
+            self.local_ae(), self._aes(aes), query, model=model, max_results=s.max_results,
+            timeout=s.query_timeout, on_match=on_match, on_ae_done=on_ae_done)
+
+    async def _present(self, uids: Iterable[str]) -> set[str]:
+        index = self.index
+        wanted = list(uids)
+        return await asyncio.to_thread(
+            lambda: {uid for uid in wanted if index.get_instance(uid) is not None})
+
+    @contextlib.asynccontextmanager
+    async def receiving(self) -> AsyncIterator[Retriever]:
+        """A :class:`Retriever` with our Storage SCP running to receive C-MOVE sub-operations.
+
+        Uses the SCP this process already runs, else starts one on the configured port;
+        if that port is taken by another pacslink (``pacslink listen``), that one
+        receives and arrivals are read from the shared store.
+        """
+        local = self.local_ae()
+        started: DicomServer | None = None
+        own = True
+        if self._listener is None:
+            try:
+                started = self._listener = await self.start_listener()
+            except PacslinkError as exc:
+                cause = exc.__cause__
+                if not (isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE):
+                    raise
+                if not await self._our_listener_answers():
+                    raise PacslinkError(
+                        f"port {self.settings.port} is in use by something that is not pacslink "
+                        f"as {self.settings.ae_title}; C-MOVE needs our Storage SCP there. "
+                        "Stop it, or use --method get.") from exc
+                own = False  # `pacslink listen` receives; arrivals are read from the store
+        storage = StorageSCP(local, self.store.begin, self.retrieves.on_stored)
+        s = self.settings
+        retriever = Retriever(local, self.retrieves, storage, self._present,
+                              own_scp_in_process=own, query_timeout=s.query_timeout,
+                              move_timeout=s.move_timeout)
+        try:
+            yield retriever
+        finally:
+            if started is not None:
+                self._listener = None
+                await started.close()
+
+    async def _our_listener_answers(self) -> bool:
+        host = "127.0.0.1" if self.settings.bind in ("0.0.0.0", "::") else self.settings.bind
+        me = RemoteAE("self", self.settings.ae_title, host, self.settings.port)
+        return (await echo(self.local_ae(), me)).ok
+
+    async def retrieve(
+        self, spec: str | RemoteAE, target: RetrieveTarget, *,
+        method: RetrieveMethod | None = None, retries: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> RetrieveReport:
+        """Retrieve a study, series or instances from one AE into the local store."""
+        ae = spec if isinstance(spec, RemoteAE) else self.resolve(spec)
+        async with self.receiving() as retriever:
+            return await retriever.retrieve(ae, target, method=method, retries=retries,
+                                            progress=progress)
+
+    async def retrieve_patient(
+        self, patient_id: str, *, aes: Sequence[str] | None = None,
+        method: RetrieveMethod | None = None, retries: int = 0,
+        progress: ProgressCallback | None = None,
+        on_report: Callable[[RetrieveReport], None] | None = None,
+    ) -> tuple[FederatedResult, list[RetrieveReport]]:
+        """Everything found for a patient, each study from the first AE that holds it."""
+        found = await self.find(Query(QueryLevel.STUDY, patient_id=patient_id), aes=aes)
+        reports: list[RetrieveReport] = []
+        async with self.receiving() as retriever:
+            for row in found.rows:
+                target = RetrieveTarget(row.match.get("StudyInstanceUID"), patient_id=patient_id)
+                report = await retriever.retrieve(self.resolve(row.aes[0]), target, method=method,
+                                                  retries=retries, progress=progress)
+                reports.append(report)
+                if on_report is not None:
+                    on_report(report)
+        return found, reports

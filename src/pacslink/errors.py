@@ -9,6 +9,7 @@ them into one line and an exit code; the web UI into JSON or HTML.
     PacslinkError
     ├── ConfigError              settings or AE registry file invalid, unknown AE name
     │   └── AETitleError         an AE title breaks PS3.5 rules
+    ├── QueryError               Q/R identifier invalid, or a received one unreadable
     ├── StoreError               local store / index problem
     │   ├── StoreFullError       disk full or below the free-space floor   -> 0xA700
     │   ├── DatasetMismatchError data set UIDs differ from the command     -> 0xA900
@@ -29,6 +30,10 @@ class ConfigError(PacslinkError):
 
 class AETitleError(ConfigError):
     """An AE title breaks PS3.5 6.2 (1-16 characters, no backslash or control chars)."""
+
+
+class QueryError(PacslinkError):
+    """A C-FIND/C-MOVE/C-GET identifier is invalid (PS3.4 Annex C), or unreadable when received."""
 
 
 class StoreError(PacslinkError):
@@ -53,6 +58,7 @@ __all__ = [
     "DatasetMismatchError",
     "DatasetParseError",
     "PacslinkError",
+    "QueryError",
     "StoreError",
     "StoreFullError",
 ]

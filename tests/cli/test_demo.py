@@ -39,3 +39,24 @@ def test_phantom_has_real_hounsfield_units(tmp_path: Path) -> None:
     assert hu.max() >= 800  # skull
     assert len({s.SOPInstanceUID for s in slices}) == 5
     assert [s.InstanceNumber for s in slices] == [1, 2, 3, 4, 5]
+
+
+def test_demo_output_leads_to_the_next_steps(tmp_path: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["--home", str(tmp_path), "demo"], env={"COLUMNS": "80"})
+    assert first.exit_code == 0, first.output
+    listing = runner.invoke(app, ["--home", str(tmp_path / "demo"), "store", "list", "--json"])
+    uids = [s["study_instance_uid"] for s in json.loads(listing.output)]
+    assert len(uids) == 2
+    lines = first.stdout.splitlines()
+    for uid in uids:  # whole, so "store show UID" can be copied from the listing
+        assert any(uid in line for line in lines), first.stdout
+    next_steps = first.stdout[first.stdout.index("Next:"):]
+    assert f"--home {tmp_path / 'demo'} listen --bind 0.0.0.0" in next_steps, next_steps
+    assert "port 11112" in next_steps and "--port" not in next_steps, next_steps
+    assert f"store show {uids[0]}" in next_steps or f"store show {uids[1]}" in next_steps
+
+    again = runner.invoke(app, ["--home", str(tmp_path), "demo"], env={"COLUMNS": "80"})
+    assert again.exit_code == 0, again.output
+    assert "48 images already in the store (duplicates kept)" in again.stdout, again.stdout
+    assert "stored durably" not in again.stdout, again.stdout

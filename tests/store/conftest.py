@@ -1,5 +1,8 @@
 """Fixtures for the local store tests: indexes (SQLite, and PostgreSQL when available),
-stores, and a helper that receives a data set the way the Storage SCP does."""
+stores, and a helper that receives a data set the way the Storage SCP does.
+
+A missing PostgreSQL skips its tests, except in CI (``CI`` set), where it fails them.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pydicom.dataset import Dataset
 from pacslink.models import IngestResult
 from pacslink.store import Index, Store
 from tests.factory import EXPLICIT_VR_LITTLE_ENDIAN, make_dataset_bytes
+from tests.peers import unavailable
 
 Ingest = Callable[..., IngestResult]
 
@@ -42,11 +46,11 @@ def postgres_server() -> Iterator[str]:
     """Start a throw-away PostgreSQL server; yield its base URL (no database name)."""
     bindir = _postgres_bindir()
     if bindir is None or not (bindir / "initdb").exists():
-        pytest.skip("PostgreSQL server binaries (pg_ctl, initdb) not found; install postgresql")
+        unavailable("PostgreSQL server binaries (pg_ctl, initdb) not found; install postgresql")
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("psycopg is not installed (pip install 'pacslink[postgres]')")
+        unavailable("psycopg is not installed (pip install 'pacslink[postgres]')")
     as_user: list[str] = []
     base = Path(tempfile.mkdtemp(prefix="pacslink-pg-"))
     if os.geteuid() == 0:  # initdb refuses to run as root
@@ -59,7 +63,7 @@ def postgres_server() -> Iterator[str]:
             account = None
         if account is None or runuser is None:
             shutil.rmtree(base)
-            pytest.skip("running as root without a 'postgres' user and runuser to start PostgreSQL")
+            unavailable("running as root without a 'postgres' user and runuser to start PostgreSQL")
         os.chown(base, account.pw_uid, account.pw_gid)
         as_user = [runuser, "-u", "postgres", "--"]
     data, port = base / "data", _free_port()

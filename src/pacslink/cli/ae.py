@@ -12,14 +12,13 @@ and port; the commands here edit that file (comments are kept) and print what ch
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from pacslink.cli.common import ae_as_json, format_address, get_state, print_json
+from pacslink.cli.common import ae_as_json, format_address, get_state, print_json, validated
 from pacslink.config import validate_ae_title, validate_host, validate_port
 from pacslink.errors import ConfigError
 from pacslink.models import RemoteAE, RetrieveMethod
@@ -35,8 +34,7 @@ NameArgument = Annotated[
     typer.Argument(metavar="NAME", help="Local name of the AE, e.g. PACS1.", show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-_T = TypeVar("_T")
+_RETRIEVE_CHOICES = "move, get or auto"
 
 _FIELD_LABELS = (
     ("name", "name"),
@@ -57,18 +55,20 @@ def add(
     port: Annotated[str, typer.Option("--port", metavar="PORT", help="TCP port, 1-65535.")],
     description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
     retrieve: Annotated[
-        RetrieveMethod, typer.Option("--retrieve", help="How to retrieve studies.")
-    ] = RetrieveMethod.AUTO,
+        str,
+        typer.Option("--retrieve", metavar="METHOD",
+                     help=f"How to retrieve studies: {_RETRIEVE_CHOICES}."),
+    ] = RetrieveMethod.AUTO.value,
 ) -> None:
     """Add a remote AE."""
     state = get_state(ctx)
     ae = RemoteAE(
         name=name,
-        ae_title=_option("--aet", validate_ae_title, aet),
-        host=_option("--host", validate_host, host),
-        port=_option("--port", validate_port, port),
+        ae_title=validated("--aet", validate_ae_title, aet),
+        host=validated("--host", validate_host, host),
+        port=validated("--port", validate_port, port),
         description=description,
-        retrieve=retrieve,
+        retrieve=_retrieve_method(retrieve),
     )
     added = state.registry().add(ae)
     state.stdout.print(
@@ -113,7 +113,9 @@ def edit(
         str | None, typer.Option("--description", help="New description.")
     ] = None,
     retrieve: Annotated[
-        RetrieveMethod | None, typer.Option("--retrieve", help="New retrieve method.")
+        str | None,
+        typer.Option("--retrieve", metavar="METHOD",
+                     help=f"New retrieve method: {_RETRIEVE_CHOICES}."),
     ] = None,
     rename: Annotated[
         str | None, typer.Option("--rename", metavar="NEW", help="New local name.")
@@ -123,15 +125,15 @@ def edit(
     state = get_state(ctx)
     changes: dict[str, Any] = {}
     if aet is not None:
-        changes["ae_title"] = _option("--aet", validate_ae_title, aet)
+        changes["ae_title"] = validated("--aet", validate_ae_title, aet)
     if host is not None:
-        changes["host"] = _option("--host", validate_host, host)
+        changes["host"] = validated("--host", validate_host, host)
     if port is not None:
-        changes["port"] = _option("--port", validate_port, port)
+        changes["port"] = validated("--port", validate_port, port)
     if description is not None:
         changes["description"] = description
     if retrieve is not None:
-        changes["retrieve"] = retrieve
+        changes["retrieve"] = _retrieve_method(retrieve)
     if rename is not None:
         changes["name"] = rename
     if not changes:
@@ -162,12 +164,12 @@ def remove(ctx: typer.Context, name: NameArgument) -> None:
         state.stdout.print(Text(f"Removed {removed.name} ({format_address(removed)})."))
 
 
-def _option(flag: str, check: Callable[[str], _T], value: str) -> _T:
-    """Validate an option's value, naming the option in the error: ``--port: ...``."""
+def _retrieve_method(value: str) -> RetrieveMethod:
+    """``--retrieve``'s value as a :class:`RetrieveMethod` (case-insensitive)."""
     try:
-        return check(value)
-    except ConfigError as exc:
-        raise type(exc)(f"{flag}: {exc}") from exc
+        return RetrieveMethod(value.strip().lower())
+    except ValueError:
+        raise ConfigError(f"--retrieve must be {_RETRIEVE_CHOICES}, got {value!r}") from None
 
 
 def _shown(value: object) -> str:

@@ -15,6 +15,15 @@ anywhere is caught by :class:`PacslinkGroup` (the root command's class), printed
 red line ``error: <message>`` on stderr, and turned into the exit code
 :data:`EXIT_USAGE` (a :class:`~pacslink.errors.ConfigError`) or :data:`EXIT_FAILURE`.
 With ``-vv`` the traceback is printed first.
+
+``--home`` and ``-v`` are accepted before the command (root options) and after it:
+:class:`PacslinkGroup` adds them to every command (:func:`add_global_options`), so
+``pacslink ae list --home DIR`` and ``pacslink echo PACS1 -v`` work. Given in both
+places, the later ``--home`` wins and the ``-v`` counts add up.
+
+Tables of UIDs and file paths are printed whole or not at all: :func:`fits` says whether
+a table fits the console's width; when it does not, commands print the same rows as
+short blocks of lines instead of letting Rich cut cells with "…".
 """
 
 from __future__ import annotations
@@ -22,19 +31,23 @@ from __future__ import annotations
 import json
 import logging
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
+from rich.measure import Measurement
+from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
 from pacslink.config import AERegistry, Settings, load_settings, resolve_home
 from pacslink.errors import ConfigError, PacslinkError
 from pacslink.models import RemoteAE
+
+_T = TypeVar("_T")
 
 #: Exit code of a successful command.
 EXIT_OK: Final = 0
@@ -45,6 +58,9 @@ EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
 
 _LOG_HANDLER_NAME: Final = "pacslink-cli"
+
+#: The help panel of ``--home`` and ``-v`` on each command.
+GLOBAL_OPTIONS_PANEL: Final = "Global options"
 
 
 def stdout_console() -> Console:
@@ -113,16 +129,67 @@ def get_state(ctx: typer.Context) -> CliState:
     return state
 
 
+class LineHandler(logging.Handler):
+    """Print each log record as one line, ``warning: <message>``, on a Rich console.
+
+    Never wrapped (the console is created with ``soft_wrap``), never markup, so a
+    record is exactly one line a person can read or grep; a traceback follows on the
+    next lines only when the record carries one (``log.exception``).
+    """
+
+    _STYLES: Final = {"DEBUG": "dim", "INFO": "cyan", "WARNING": "yellow", "ERROR": "red",
+                      "CRITICAL": "bold red"}
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Print ``record``; a failure to print is reported by :mod:`logging`, not raised."""
+        try:
+            style = self._STYLES.get(record.levelname, "")
+            self.console.print(Text.assemble((f"{record.levelname.lower()}: ", style),
+                                             record.getMessage()))
+            if record.exc_info:
+                self.console.print(Text("".join(traceback.format_exception(*record.exc_info))
+                                        .rstrip()))
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging(level: str, console: Console) -> None:
-    """Send the ``pacslink`` loggers to ``console`` at ``level`` (replacing our handler)."""
+    """Send the ``pacslink`` loggers to ``console`` at ``level`` (replacing our handler).
+
+    With the default level (``WARNING``) what a person should notice is shown, e.g. an
+    association ``pacslink listen`` rejected; ``-v`` adds INFO, ``-vv`` DEBUG.
+    """
     logger = logging.getLogger("pacslink")
     for handler in list(logger.handlers):
         if handler.get_name() == _LOG_HANDLER_NAME:
             logger.removeHandler(handler)
-    handler = RichHandler(console=console, show_path=False, markup=False)
+    handler = LineHandler(console)
     handler.set_name(_LOG_HANDLER_NAME)
     logger.addHandler(handler)
     logger.setLevel(level)
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 instance``, ``2 instances``: a count with the right form of the noun."""
+    return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
+
+
+def fits(console: Console, table: Table) -> bool:
+    """Whether ``table`` fits ``console`` without shrinking (and so cutting) any cell."""
+    natural = Measurement.get(console, console.options.update_width(1_000_000), table)
+    return natural.maximum <= console.width
+
+
+def validated(flag: str, check: Callable[[str], _T], value: str) -> _T:
+    """Validate an option's value, naming the option in the error: ``--port: ...``."""
+    try:
+        return check(value)
+    except ConfigError as exc:
+        raise type(exc)(f"{flag}: {exc}") from exc
 
 
 def print_json(console: Console, data: Any) -> None:
@@ -162,8 +229,66 @@ def report_error(exc: PacslinkError, state: CliState) -> int:
     return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURE
 
 
+def _set_home(ctx: typer.Context, value: Path | None) -> None:
+    if value is not None:
+        get_state(ctx).home = value
+
+
+def _add_verbosity(ctx: typer.Context, value: int) -> None:
+    get_state(ctx).verbosity += value or 0
+
+
+def _global_options(
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", metavar="DIR", callback=_set_home, expose_value=False,
+                     show_default=False, rich_help_panel=GLOBAL_OPTIONS_PANEL,
+                     help="pacslink home (also accepted before the command)."),
+    ] = None,
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True, callback=_add_verbosity,
+                     expose_value=False, show_default=False, rich_help_panel=GLOBAL_OPTIONS_PANEL,
+                     help="More output: -v INFO, -vv DEBUG and tracebacks."),
+    ] = 0,
+) -> None:
+    """Template whose options :func:`add_global_options` copies onto every command."""
+
+
+def global_option_params() -> list[Any]:
+    """Fresh ``--home`` and ``-v`` parameters, built by Typer from :func:`_global_options`.
+
+    They are not passed to the command function (``expose_value=False``): their
+    callbacks update the :class:`CliState` the root callback created.
+    """
+    template = typer.Typer(add_completion=False)
+    template.command()(_global_options)
+    return list(typer.main.get_command(template).params)
+
+
+def add_global_options(command: Any) -> None:
+    """Give ``command`` (and, for a group, each command below it) ``--home`` and ``-v``.
+
+    An option name a command already uses is left to the command.
+    """
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            add_global_options(sub)
+        return
+    taken = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+    for param in global_option_params():
+        if not taken.intersection(param.opts):
+            command.params.append(param)
+
+
 class PacslinkGroup(TyperGroup):
-    """The root command: runs the command and translates pacslink errors at the boundary."""
+    """The root command: adds the global options to every command and translates
+    pacslink errors at the boundary."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for command in self.commands.values():
+            add_global_options(command)
 
     def invoke(self, ctx: Any) -> Any:
         """Invoke the command; a :class:`PacslinkError` becomes one line and an exit code."""
@@ -178,15 +303,22 @@ __all__ = [
     "EXIT_FAILURE",
     "EXIT_OK",
     "EXIT_USAGE",
+    "GLOBAL_OPTIONS_PANEL",
     "CliState",
+    "LineHandler",
     "PacslinkGroup",
+    "add_global_options",
     "ae_as_json",
     "configure_logging",
+    "fits",
     "format_address",
     "get_state",
+    "global_option_params",
+    "plural",
     "print_error",
     "print_json",
     "report_error",
     "stderr_console",
     "stdout_console",
+    "validated",
 ]

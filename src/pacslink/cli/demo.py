@@ -1,21 +1,28 @@
 """``pacslink demo``: the whole receive-and-store job on this machine, nothing external.
 
 Generates sample CT studies (once), starts pacslink's Storage SCP, registers it as the
-remote AE ``SELF``, C-ECHOes it, sends the samples to it and shows the local store.
+remote AE ``SELF``, C-ECHOes it, sends the samples to it and shows the local store with
+the Study Instance UIDs. Run again, it says the images are already in the store (the
+duplicates policy keeps the stored copies).
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.text import Text
 
 from pacslink.api import FileOutcome, Pacslink, scan_paths
-from pacslink.cli.common import EXIT_FAILURE, CliState, get_state
+from pacslink.cli.common import EXIT_FAILURE, CliState, get_state, plural
+from pacslink.cli.store_cmd import print_studies
+from pacslink.models import DuplicatePolicy
 from pacslink.models import RemoteAE
 from pacslink.samples import ct_phantom_series, write_series
 
@@ -34,6 +41,19 @@ def _samples(folder: Path) -> Path:
             write_series(folder / patient_id, ct_phantom_series(
                 patient_id=patient_id, patient_name=name, study_description=description))
     return folder
+
+
+def _program() -> str:
+    """How to run pacslink again: ``pacslink``, or the path it was started by when
+    ``pacslink`` is not on ``PATH`` (``make demo`` runs ``.venv/bin/pacslink``)."""
+    argv0 = sys.argv[0]
+    if Path(argv0).name == "pacslink" and shutil.which("pacslink") is None:
+        return argv0
+    return "pacslink"
+
+
+def _instance_count(app: Pacslink) -> int:
+    return sum(s.instance_count for s in app.list_studies())
 
 
 def demo(
@@ -57,13 +77,20 @@ def demo(
     asyncio.run(_walkthrough(app, state, samples))
     studies = app.list_studies()
     state.stdout.print("\n[bold]pacslink store list[/] now shows:")
-    for s in studies:
-        state.stdout.print(f"  {s.patient_id}  {s.patient_name:<12} {s.study_date}  "
-                           f"{s.study_description:<16} {s.instance_count} images")
-    state.stdout.print(
-        f"\nNext: [bold]pacslink --home {home} listen --port {port}[/] to receive from a "
-        f"modality (AE title {app.settings.ae_title}), [bold]pacslink --home {home} store show "
-        f"STUDY_UID[/] for the files, and [bold]make test[/] for the test suite.")
+    print_studies(state.stdout, studies)
+    # What a modality would talk to: the home's own settings, not the demo's free port.
+    listen_settings = Pacslink.from_home(home).settings
+    prog = _program()
+    example_uid = studies[0].study_instance_uid if studies else "STUDY_UID"
+    state.stdout.print(Text(
+        f"\nNext:\n"
+        f"  {prog} --home {home} listen --bind 0.0.0.0\n"
+        f"      receives from modalities: port {listen_settings.port}, AE title "
+        f"{listen_settings.ae_title} (0.0.0.0 lets other machines in)\n"
+        f"  {prog} --home {home} store show {example_uid}\n"
+        f"      lists a study's series, instances and files\n"
+        f"  make test\n"
+        f"      runs the test suite"))
     if not studies:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -77,6 +104,7 @@ async def _walkthrough(app: Pacslink, state: CliState, samples: Path) -> None:
         state.stdout.print(f"2. pacslink echo SELF: {'OK' if echo.ok else 'FAILED ' + echo.error}"
                            + (f", {echo.round_trip_ms:.1f} ms" if echo.ok else ""))
         files = scan_paths([samples]).files
+        before = await asyncio.to_thread(_instance_count, app)
         progress = Progress(TextColumn("3. pacslink send SELF samples/"), BarColumn(),
                             MofNCompleteColumn(), console=state.stderr)
         with progress:
@@ -87,6 +115,19 @@ async def _walkthrough(app: Pacslink, state: CliState, samples: Path) -> None:
 
             outcomes = await app.send("SELF", files, advance)
         ok = sum(o.category == "Success" for o in outcomes)
-        state.stdout.print(f"   {ok} of {len(files)} images stored durably and indexed")
+        # A C-STORE of an instance already stored also answers success; the store's
+        # instance count tells new ones from duplicates.
+        new = min(ok, max(0, await asyncio.to_thread(_instance_count, app) - before))
+        kept = ("duplicates kept" if app.settings.duplicates == DuplicatePolicy.KEEP
+                else "duplicates replaced")
+        if new == ok:
+            state.stdout.print(f"   {new} of {len(files)} images stored durably and indexed")
+        elif new == 0:
+            state.stdout.print(f"   {plural(ok, 'image')} already in the store ({kept})")
+        else:
+            state.stdout.print(f"   {new} of {len(files)} images stored durably and indexed, "
+                               f"{ok - new} already in the store ({kept})")
+        if ok < len(files):
+            state.stdout.print(f"   {len(files) - ok} of {len(files)} images not stored")
     finally:
         await server.close()

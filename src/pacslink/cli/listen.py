@@ -1,4 +1,10 @@
-"""``pacslink listen``: the Storage + Verification SCP in the foreground."""
+"""``pacslink listen``: the Storage + Verification SCP in the foreground.
+
+It prints one line per received instance (``stored UID from AET``) and one per refusal
+(``refused UID from AET: 0xA700 Out of resources: ...``) on stdout; warnings such as a
+rejected association (``warning: rejected association from AET@host:port: ...``) and
+the start and stop lines go to stderr.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,20 @@ import signal
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
+from pacslink.aetitle import validate_port
 from pacslink.api import Pacslink, StoredEvent, describe_status
-from pacslink.cli.common import get_state
+from pacslink.cli.common import get_state, plural, validated
 
 
 def listen(
     ctx: typer.Context,
     aet: Annotated[str | None, typer.Option("--aet", help="Our AE title. [default: setting ae_title]")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="TCP port. [default: setting port]")] = None,
+    port: Annotated[
+        str | None,
+        typer.Option("--port", metavar="PORT", help="TCP port, 1-65535. [default: setting port]"),
+    ] = None,
     bind: Annotated[str | None, typer.Option("--bind", help="Address to bind. [default: setting bind]")] = None,
     max_associations: Annotated[
         int | None, typer.Option("--max-associations", help="Simultaneous associations.")
@@ -27,18 +38,22 @@ def listen(
     Each instance is answered only once it is on disk and in the index.
     """
     state = get_state(ctx)
-    settings = state.settings(ae_title=aet, port=port, bind=bind, max_associations=max_associations)
+    port_number = None if port is None else validated("--port", validate_port, port)
+    settings = state.settings(ae_title=aet, port=port_number, bind=bind,
+                              max_associations=max_associations)
     app = Pacslink(settings)
     counts = {"stored": 0, "failed": 0}
 
     def on_stored(event: StoredEvent) -> None:
+        sender = event.calling_ae or event.peer_host
         if event.status == 0:
             counts["stored"] += 1
-            state.stdout.print(f"stored {event.sop_instance_uid} from {event.calling_ae or event.peer_host}")
+            state.stdout.print(Text(f"stored {event.sop_instance_uid} from {sender}"))
         else:
             counts["failed"] += 1
-            state.stdout.print(f"[red]refused[/] {event.sop_instance_uid} from {event.calling_ae}: "
-                               f"{describe_status(event.status)} {event.detail}")
+            reason = describe_status(event.status) + (f": {event.detail}" if event.detail else "")
+            state.stdout.print(Text.assemble(
+                ("refused", "red"), f" {event.sop_instance_uid} from {sender}: {reason}"))
 
     async def serve() -> None:
         server = await app.start_listener(on_stored)
@@ -57,4 +72,5 @@ def listen(
 
     asyncio.run(serve())
     app.close()
-    state.stderr.print(f"Stopped: {counts['stored']} instances stored, {counts['failed']} refused.")
+    state.stderr.print(f"Stopped: {plural(counts['stored'], 'instance')} stored, "
+                       f"{counts['failed']} refused.", markup=False)

@@ -1,9 +1,10 @@
 """The ``pacslink`` command line: the root command, its global options and ``run()``.
 
-Global options (before the command): ``--home DIR`` (else ``PACSLINK_HOME``, else the
-platform data directory), ``-v/--verbose`` (``-v`` INFO logs, ``-vv`` DEBUG logs and
-tracebacks) and ``--version``. Each command group lives in its own module and is added
-below in one line.
+Global options: ``--home DIR`` (else ``PACSLINK_HOME``, else the platform data
+directory) and ``-v/--verbose`` (``-v`` INFO logs, ``-vv`` DEBUG logs and tracebacks),
+before or after the command (:class:`~pacslink.cli.common.PacslinkGroup` adds them to
+every command, including ones added later), and ``--version``. Each command group lives
+in its own module and is added below in one line.
 
 Exit codes
 ----------
@@ -28,7 +29,7 @@ from typing import Annotated
 import typer
 
 from pacslink import __version__
-from pacslink.cli import ae, config_cmd, demo, listen, net, store_cmd
+from pacslink.cli import ae, config_cmd, demo, listen, net, query, store_cmd
 from pacslink.cli.common import CliState, PacslinkGroup, report_error
 from pacslink.errors import PacslinkError
 
@@ -84,6 +85,8 @@ app.add_typer(config_cmd.app, name="config")
 app.command("echo")(net.echo)
 app.command("listen")(listen.listen)
 app.command("send")(net.send)
+app.command("find")(query.find)
+app.command("retrieve")(query.retrieve)
 app.add_typer(store_cmd.app, name="store")
 app.command("demo")(demo.demo)
 # --------------------------------------------------------------------------------------

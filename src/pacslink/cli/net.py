@@ -1,18 +1,41 @@
-"""``pacslink echo`` and ``pacslink send``: Verification and Storage SCU from the shell."""
+"""``pacslink echo`` and ``pacslink send``: Verification and Storage SCU from the shell.
+
+``send`` reports files, not noise: files that failed for one shared reason (the
+association could not be opened, the connection dropped) are one line, ``26 files not
+sent: cannot connect to 127.0.0.1:104: Connection refused``; a file the peer refused gets
+its own row with the DIMSE status. Paths and UIDs are never cut (see
+:func:`pacslink.cli.common.fits`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from pacslink.api import EchoResult, FileOutcome, Pacslink, describe_status, run, scan_paths
-from pacslink.cli.common import EXIT_FAILURE, format_address, get_state, print_json
+from pacslink.cli.common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    fits,
+    format_address,
+    get_state,
+    plural,
+    print_error,
+    print_json,
+)
+
+#: Shorter than the 128-byte preamble plus ``DICM``: cannot be a DICOM Part 10 file.
+_PART10_MIN_SIZE = 132
 
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document for scripts.")]
 
@@ -33,14 +56,14 @@ def echo(
     if all_:
         aes = app.remote_aes()
         if not aes:
-            state.stderr.print("No remote AEs configured. Add one: pacslink ae add NAME "
-                               "--aet AET --host HOST --port PORT")
-            raise typer.Exit(EXIT_FAILURE)
+            print_error(state.stderr, "no remote AEs configured; add one: pacslink ae add NAME "
+                        "--aet AET --host HOST --port PORT")
+            raise typer.Exit(EXIT_USAGE)
     elif targets:
         aes = [app.resolve(t) for t in targets]
     else:
-        state.stderr.print("Name an AE (pacslink echo PACS1 or AET@host:port) or use --all.")
-        raise typer.Exit(2)
+        print_error(state.stderr, "name an AE (pacslink echo PACS1 or AET@host:port) or use --all")
+        raise typer.Exit(EXIT_USAGE)
 
     async def go() -> list[EchoResult]:
         return list(await asyncio.gather(*(app.echo(ae) for ae in aes)))
@@ -53,16 +76,29 @@ def echo(
             for r in results])
     else:
         for r in results:
-            label = f"{r.ae.name} ({format_address(r.ae)})" if r.ae.name != format_address(r.ae) \
-                else format_address(r.ae)
-            if r.ok:
-                state.stdout.print(f"[green]OK[/]   {label}: {r.round_trip_ms:.1f} ms")
-            elif r.status is not None:
-                state.stdout.print(f"[red]FAIL[/] {label}: C-ECHO answered {describe_status(r.status)}")
-            else:
-                state.stdout.print(f"[red]FAIL[/] {label}: {r.error}")
+            state.stdout.print(echo_line(r))
     if not all(r.ok for r in results):
         raise typer.Exit(EXIT_FAILURE)
+
+
+def echo_line(result: EchoResult) -> Text:
+    """One line per C-ECHO: ``OK   PACS1 (ORTHANC@host:4242): 1.2 ms`` or ``FAIL ...``.
+
+    The address is printed once: an error that already names ``host:port`` (the
+    engine's connect and timeout errors do) is shown after the AE's name only.
+    """
+    address = format_address(result.ae)
+    named = result.ae.name != address
+    label = f"{result.ae.name} ({address})" if named else address
+    if result.ok:
+        return Text.assemble(("OK", "green"), f"   {label}: {result.round_trip_ms:.1f} ms")
+    if result.status is not None:
+        reason = f"C-ECHO answered {describe_status(result.status)}"
+    else:
+        reason = result.error
+        if address.split("@", 1)[1] in reason:
+            label = result.ae.name if named else result.ae.ae_title
+    return Text.assemble(("FAIL", "red"), f" {label}: {reason}")
 
 
 def send(
@@ -71,20 +107,29 @@ def send(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files and folders (recursive).")],
     json_: JsonOption = False,
 ) -> None:
-    """C-STORE DICOM files to a remote AE, with progress and a per-file summary."""
+    """C-STORE DICOM files to a remote AE, with progress and a per-file summary.
+
+    A PATH that does not exist is a usage error (exit 2) and nothing is sent; files
+    inside the folders that are not DICOM are listed as skipped.
+    """
     state = get_state(ctx)
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        print_error(state.stderr, "; ".join(f"no such file or folder: {p}" for p in missing))
+        raise typer.Exit(EXIT_USAGE)
     app = Pacslink(state.settings())
     ae = app.resolve(target)
     with state.stderr.status("Reading files..."):
         scan = scan_paths(paths)
     for skipped in scan.skipped:
-        state.stderr.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+        state.stderr.print(Text.assemble(("skipped", "yellow"),
+                                         f" {skipped.path}: {_skip_reason(skipped.path, skipped.reason)}"))
     if not scan.files:
-        state.stderr.print("Nothing to send: no DICOM Part 10 files found.")
+        print_error(state.stderr, "nothing to send: no DICOM Part 10 files found")
         raise typer.Exit(EXIT_FAILURE)
 
     progress = Progress(
-        TextColumn("Sending to " + ae.name), BarColumn(), MofNCompleteColumn(),
+        TextColumn("Sending to " + escape(ae.name)), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} failed"), TimeRemainingColumn(),
         console=state.stderr, disable=json_ or not state.stderr.is_terminal,
     )
@@ -103,6 +148,16 @@ def send(
         raise typer.Exit(EXIT_FAILURE)
 
 
+def _skip_reason(path: str, reason: str) -> str:
+    """Why a file was skipped; an empty or tiny file is simply too short to be DICOM."""
+    try:
+        if os.path.getsize(path) < _PART10_MIN_SIZE:
+            return "not a DICOM file (too short)"
+    except OSError:
+        pass
+    return reason
+
+
 def _report_send(
     console: Console, ae_name: str, outcomes: list[FileOutcome], skipped: int, json_: bool
 ) -> None:
@@ -115,12 +170,33 @@ def _report_send(
                        "status": o.status, "result": o.category.lower(), "detail": o.detail,
                        "converted_to": o.converted_to or None} for o in outcomes]})
         return
-    problems = [o for o in outcomes if o.category != "Success"]
-    if problems:
-        table = Table("file", "result", "status", "detail")
-        for o in problems:
-            status = describe_status(o.status) if o.status is not None else "-"
-            table.add_row(o.path, o.category, status, o.detail)
-        console.print(table)
+    # Files that got no response share their reason (one association failed them all):
+    # one line per reason instead of one identical row per file.
+    shared = Counter(o.detail for o in outcomes if o.category == "Failure" and o.status is None)
+    shared = Counter({detail: n for detail, n in shared.items() if n > 1})
+    problems = [o for o in outcomes
+                if o.category != "Success" and not (o.status is None and o.detail in shared)]
+    _print_problems(console, problems)
+    for detail, n in shared.items():
+        console.print(Text(f"{plural(n, 'file')} not sent: {detail}", style="red"))
     console.print(f"{ae_name}: {counts['Success']} stored, {counts['Warning']} with warnings, "
-                  f"{counts['Failure']} failed, {skipped} skipped")
+                  f"{counts['Failure']} failed, {skipped} skipped", markup=False)
+
+
+def _print_problems(console: Console, problems: list[FileOutcome]) -> None:
+    """A table of the files that failed or warned; two lines per file if it is too wide."""
+    if not problems:
+        return
+    rows = [(o.path, o.category, describe_status(o.status) if o.status is not None else "-",
+             o.detail) for o in problems]
+    table = Table("File", "Result", "Status", "Detail")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    if fits(console, table):
+        console.print(table)
+        return
+    for path, category, status, detail in rows:
+        reason = ": ".join(part for part in (status if status != "-" else "", detail) if part)
+        console.print(Text(path))
+        console.print(Text(f"    {category}: {reason}",
+                           style="yellow" if category == "Warning" else "red"))

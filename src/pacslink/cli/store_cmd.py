@@ -1,14 +1,22 @@
-"""``pacslink store``: what the local store holds, and whether it is intact."""
+"""``pacslink store``: what the local store holds, and whether it is intact.
+
+UIDs and file paths are printed whole, at any terminal width: a table when it fits,
+otherwise the same rows as short blocks of lines (:func:`pacslink.cli.common.fits`), so
+a Study Instance UID from ``store list`` can always be copied into ``store show``.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pacslink.api import Pacslink
-from pacslink.cli.common import EXIT_FAILURE, get_state, print_json
+from pacslink.cli.common import EXIT_FAILURE, fits, get_state, plural, print_error, print_json
+from pacslink.models import StudySummary
 
 app = typer.Typer(help="Inspect the local store.", no_args_is_help=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document for scripts.")]
@@ -35,13 +43,32 @@ def list_(
         state.stdout.print("The local store is empty." if patient_id is None
                            else "No studies for this patient in the local store.")
         return
+    print_studies(state.stdout, studies)
+
+
+def print_studies(console: Console, studies: list[StudySummary]) -> None:
+    """One table row per study, or two lines per study when the table is too wide::
+
+        VET001  Rex^Demo  20240102  CT  CT HEAD PHANTOM  1 series, 24 instances
+          Study UID 1.2.826.0.1.3680043.8.498.10207393463432476378255406066424155765
+    """
     table = Table("Patient ID", "Patient name", "Study date", "Description", "Modalities",
                   "Series", "Instances", "Study Instance UID")
     for s in studies:
-        table.add_row(s.patient_id, s.patient_name, s.study_date, s.study_description,
-                      ",".join(s.modalities), str(s.series_count), str(s.instance_count),
-                      s.study_instance_uid)
-    state.stdout.print(table)
+        table.add_row(*(Text(cell) for cell in (
+            s.patient_id, s.patient_name, s.study_date, s.study_description,
+            ",".join(s.modalities), str(s.series_count), str(s.instance_count),
+            s.study_instance_uid)))
+    if fits(console, table):
+        console.print(table)
+        return
+    for s in studies:
+        fields = (s.patient_id, s.patient_name, s.study_date, ",".join(s.modalities),
+                  s.study_description,
+                  f"{plural(s.series_count, 'series', 'series')}, "
+                  f"{plural(s.instance_count, 'instance')}")
+        console.print(Text("  ".join(f for f in fields if f)))
+        console.print(Text(f"  Study UID {s.study_instance_uid}"))
 
 
 @app.command()
@@ -55,8 +82,8 @@ def show(
     app_ = Pacslink(state.settings())
     detail = app_.study_detail(study_uid)
     if detail is None:
-        state.stderr.print(f"[red]error:[/] no study {study_uid} in the local store. "
-                           "See: pacslink store list")
+        print_error(state.stderr, f"no study {study_uid} in the local store. "
+                    "See: pacslink store list")
         raise typer.Exit(EXIT_FAILURE)
     store = app_.store
     series_out: list[dict[str, Any]] = []
@@ -77,16 +104,30 @@ def show(
             "study_description": s.study_description, "series": series_out})
         return
     s = detail.study
-    state.stdout.print(f"[bold]{s.patient_name}[/] ({s.patient_id})  {s.study_date}  "
-                       f"{s.study_description}\nStudy {s.study_instance_uid}")
+    state.stdout.print(Text.assemble((s.patient_name, "bold"), f" ({s.patient_id})  "
+                                     f"{s.study_date}  {s.study_description}"))
+    state.stdout.print(Text(f"Study {s.study_instance_uid}"))
     for entry in series_out:
-        table = Table("#", "SOP Instance UID", "File", title=(
-            f"Series {entry['series_number'] or ''} {entry['modality']} "
-            f"{entry['series_description']} ({len(entry['instances'])} instances)"),
-            title_justify="left")
-        for inst in entry["instances"]:
-            table.add_row(str(inst["instance_number"] or ""), inst["sop_instance_uid"], inst["path"])
-        state.stdout.print(table)
+        _print_series(state.stdout, entry)
+
+
+def _print_series(console: Console, entry: dict[str, Any]) -> None:
+    """A series' instances: a table when it fits, else two lines per instance."""
+    title = " ".join(str(part) for part in (
+        "Series", entry["series_number"] or "", entry["modality"], entry["series_description"],
+        f"({plural(len(entry['instances']), 'instance')})") if part != "")
+    rows = [(str(inst["instance_number"] or ""), inst["sop_instance_uid"], inst["path"])
+            for inst in entry["instances"]]
+    table = Table("#", "SOP Instance UID", "File", title=Text(title), title_justify="left")
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    if fits(console, table):
+        console.print(table)
+        return
+    console.print(Text(title, style="italic"))
+    for number, uid, path in rows:
+        console.print(Text(f"  {number or '-':>4}  {uid}"))
+        console.print(Text(f"        {path}"))
 
 
 @app.command()
@@ -102,8 +143,9 @@ def verify(ctx: typer.Context, json_: JsonOption = False) -> None:
              "detail": i.detail} for i in report.issues]})
     else:
         for issue in report.issues:
-            state.stdout.print(f"[red]{issue.problem.value}[/] {issue.path} "
-                               f"{issue.sop_instance_uid} {issue.detail}".rstrip())
+            state.stdout.print(Text.assemble(
+                (issue.problem.value, "red"),
+                f" {issue.path} {issue.sop_instance_uid} {issue.detail}".rstrip()))
         verdict = "[green]OK[/]" if report.ok else f"[red]{len(report.issues)} problems[/]"
         state.stdout.print(f"{report.checked} instances checked: {verdict}")
     if not report.ok:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import ssl as _ssl
 from collections.abc import AsyncIterator, Sequence
 
@@ -83,6 +84,11 @@ async def associate(
         raise ConnectError(
             f"no TCP connection to {host}:{port} within {limits.connect_timeout:g} s"
         ) from exc
+    except socket.gaierror as exc:
+        # Its errno is a resolver code (EAI_*), not an errno: os.strerror() would say
+        # "Unknown error -2".
+        reason = f" ({exc.strerror})" if exc.strerror else ""
+        raise ConnectError(f"cannot resolve host '{host}'{reason}") from exc
     except OSError as exc:
         # asyncio's strerror is "Connect call failed ('host', port)"; errno says why.
         reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))

@@ -168,11 +168,16 @@ def c_find(
 
 def c_move(
     assoc: Association, context: AcceptedContext, move_destination: str, identifier: bytes,
-    *, priority: int = PRIORITY_MEDIUM,
+    *, priority: int = PRIORITY_MEDIUM, message_id: int | None = None,
 ) -> QROperation:
-    """Start a C-MOVE to ``move_destination`` (an AE title known to the peer), PS3.7 9.1.4."""
+    """Start a C-MOVE to ``move_destination`` (an AE title known to the peer), PS3.7 9.1.4.
+
+    ``message_id`` lets the caller pick the Message ID, which the peer echoes as Move
+    Originator Message ID in every C-STORE sub-operation (PS3.7 9.1.1.1.8): with IDs
+    unique across associations, parallel retrieves into one SCP can be told apart.
+    """
     command = Command(
-        CommandField=C_MOVE_RQ, MessageID=assoc.next_message_id(),
+        CommandField=C_MOVE_RQ, MessageID=message_id or assoc.next_message_id(),
         AffectedSOPClassUID=context.abstract_syntax, Priority=priority,
         MoveDestination=move_destination,
     )

@@ -222,8 +222,8 @@ class DicomServer:
         if rj is None and self._associated >= self.max_associations:
             rj = P.AssociateRJ(P.RJ_TRANSIENT, P.RJ_SOURCE_PRESENTATION, 2)
         if rj is not None:
-            log.info("rejected association from %s@%s:%s: %s", rq.calling_ae_title,
-                     *assoc.peer_address, rj.describe())
+            log.warning("rejected association from %s@%s:%s: %s", rq.calling_ae_title,
+                        *assoc.peer_address, rj.describe())
             await assoc.send_pdu(rj.encode(), "Evt8")
             self.provider.on_association(assoc, "rejected", rj.describe())
             return

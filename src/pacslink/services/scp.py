@@ -64,13 +64,17 @@ class StoredEvent:
 
 
 def status_for(exc: BaseException) -> tuple[int, str]:
-    """Map a store exception to a C-STORE status and Error Comment (PS3.4 B.2.3)."""
+    """Map a store exception to a C-STORE status and Error Comment (PS3.4 B.2.3).
+
+    The Error Comment says why, not the status again: a peer (and ``pacslink listen``)
+    shows it after the status, ``0xA700 Out of resources: only 150 MB free ...``.
+    """
     if isinstance(exc, StoreFullError):
-        return S.OUT_OF_RESOURCES, "out of resources: " + str(exc)
+        return S.OUT_OF_RESOURCES, str(exc)
     if isinstance(exc, DatasetMismatchError):
         return S.DATASET_DOES_NOT_MATCH_SOP_CLASS, str(exc)
     if isinstance(exc, DatasetParseError):
-        return S.CANNOT_UNDERSTAND, "cannot understand: " + str(exc)
+        return S.CANNOT_UNDERSTAND, str(exc)
     if isinstance(exc, StoreError):
         return S.OUT_OF_RESOURCES, str(exc)
     return S.PROCESSING_FAILURE, f"pacslink internal error: {type(exc).__name__}"
@@ -149,8 +153,10 @@ class StorageSCP(ServiceProvider):
             else:
                 status, detail = S.SUCCESS, ""
         if status != S.SUCCESS:
-            log.warning("C-STORE of %s from %s failed: %s %s", rq.AffectedSOPInstanceUID,
-                        assoc.peer_ae_title, S.describe(status), detail)
+            # INFO, not WARNING: the observer (``pacslink listen``) reports each refusal
+            # itself, and a default log line would repeat it.
+            log.info("C-STORE of %s from %s failed: %s: %s", rq.AffectedSOPInstanceUID,
+                     assoc.peer_ae_title, S.describe(status), detail)
         self._notify(StoredEvent(
             calling_ae=assoc.peer_ae_title, peer_host=assoc.peer_address[0],
             sop_class_uid=rq.AffectedSOPClassUID or "",

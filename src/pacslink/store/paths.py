@@ -118,6 +118,10 @@ def free_bytes(path: Path) -> int:
         raise StoreError(f"cannot read free space of {path}: {exc.strerror}") from exc
 
 
+#: Bytes in the MB of the ``min_free_mb`` setting (SI: 10**6, as ``df -H`` counts).
+MB = 1_000_000
+
+
 def check_free_space(path: Path, min_free_bytes: int) -> None:
     """Raise :class:`StoreFullError` if less than ``min_free_bytes`` are available.
 
@@ -126,13 +130,14 @@ def check_free_space(path: Path, min_free_bytes: int) -> None:
     path : Path
         Any path on the store's file system.
     min_free_bytes : int
-        The configured floor.
+        The configured floor: the ``min_free_mb`` setting times :data:`MB`.
     """
     available = free_bytes(path)
     if available < min_free_bytes:
+        # What matters comes first: a peer sees only 64 characters (Error Comment, LO).
         raise StoreFullError(
-            f"only {available // 2**20} MiB free in {path}, below the floor of "
-            f"{min_free_bytes // 2**20} MiB; free some space or lower the floor"
+            f"only {available // MB} MB free, below min_free_mb={min_free_bytes // MB} MB; "
+            f"free space in {path} or lower min_free_mb / PACSLINK_MIN_FREE_MB"
         )
 
 
@@ -233,6 +238,7 @@ def make_dirs_durable(base: Path, relative: PurePosixPath) -> Path:
 
 
 __all__ = [
+    "MB",
     "OBJECTS_DIR",
     "TMP_DIR",
     "check_free_space",

@@ -1,0 +1,399 @@
+"""Retrieve with proof of completeness: C-MOVE to our own Storage SCP, or C-GET (PS3.4 C.4.2, C.4.3).
+
+1. List what should arrive with image-level C-FINDs (series by series).
+2. C-MOVE to our AE title (our SCP receives the sub-operations) or C-GET (the
+   instances come back on the same association). ``auto`` tries C-MOVE and falls back
+   to C-GET on "Move Destination unknown" (0xA801) or when nothing arrives in time.
+3. Compare the expected SOP Instance UIDs with what is in the store afterwards, so a
+   PACS that answers Success with every sub-operation failed is caught. ``retries``
+   re-requests only the missing instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from pydicom import Dataset
+
+from pacslink.conformance import (
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    PATIENT_ROOT_QR_GET,
+    PATIENT_ROOT_QR_MOVE,
+    STORAGE_SOP_CLASS_UIDS,
+    STUDY_ROOT_QR_GET,
+    STUDY_ROOT_QR_MOVE,
+)
+from pacslink.dicomnet import pdu as P
+from pacslink.dicomnet import status as S
+from pacslink.dicomnet.association import AEConfig, Association, Message
+from pacslink.dicomnet.client import associate
+from pacslink.dicomnet.errors import AssociationRejected, NetworkError
+from pacslink.dicomnet.negotiation import build_contexts
+from pacslink.dicomnet.qr import QROperation, QRResponse, c_get, c_move
+from pacslink.errors import QueryError
+from pacslink.identifiers import build_retrieve_identifier, encode_identifier
+from pacslink.models import Query, QueryLevel, QueryModel, RemoteAE, RetrieveMethod
+from pacslink.services.contexts import storage_scp_contexts
+from pacslink.services.query import find_on_ae
+from pacslink.services.scp import StorageSCP
+from pacslink.services.tracking import RetrieveRegistry, Tracker
+
+log = logging.getLogger(__name__)
+SYNTAXES = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
+_MOVE = {QueryModel.STUDY_ROOT: STUDY_ROOT_QR_MOVE, QueryModel.PATIENT_ROOT: PATIENT_ROOT_QR_MOVE}
+_GET = {QueryModel.STUDY_ROOT: STUDY_ROOT_QR_GET, QueryModel.PATIENT_ROOT: PATIENT_ROOT_QR_GET}
+
+
+@dataclass(frozen=True)
+class RetrieveTarget:
+    """What to retrieve: a study, one series of it, or some instances of a series."""
+
+    study_instance_uid: str
+    series_instance_uid: str | None = None
+    sop_instance_uids: tuple[str, ...] = ()
+    patient_id: str | None = None
+
+    @property
+    def level(self) -> QueryLevel:
+        if self.sop_instance_uids:
+            return QueryLevel.IMAGE
+        return QueryLevel.SERIES if self.series_instance_uid else QueryLevel.STUDY
+
+
+@dataclass(frozen=True)
+class ExpectedInstance:
+    sop_instance_uid: str
+    sop_class_uid: str
+    series_instance_uid: str
+
+
+@dataclass
+class RetrieveProgress:
+    """Live counters for a progress bar: the peer's counters and our own arrivals."""
+
+    method: str
+    expected: int | None
+    arrived: int
+    remaining: int | None = None
+    completed: int | None = None
+    failed: int | None = None
+    warning: int | None = None
+
+
+@dataclass
+class RetrieveReport:
+    """The outcome of one retrieve, judged by the final response and by what arrived."""
+
+    ae: RemoteAE
+    target: RetrieveTarget
+    method: str = ""
+    notes: list[str] = field(default_factory=list)
+    expected: dict[str, ExpectedInstance] = field(default_factory=dict)
+    expected_known: bool = False
+    arrived: set[str] = field(default_factory=set)
+    present: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
+    unsolicited: set[str] = field(default_factory=set)
+    final_status: int | None = None
+    completed: int | None = None
+    failed_count: int | None = None
+    warning: int | None = None
+    error: str = ""
+    attempts: int = 0
+
+    @property
+    def missing(self) -> set[str]:
+        return set(self.expected) - self.present
+
+    @property
+    def complete(self) -> bool:
+        """Everything expected is in the store and the peer reported no failure."""
+        if self.error or self.final_status is None or S.category(self.final_status) == "Failure":
+            return False
+        if self.expected_known:
+            return not self.missing
+        return not self.failed_count and bool(self.arrived)
+
+    @property
+    def verdict(self) -> str:
+        if self.complete:
+            return "complete"
+        if self.error:
+            return "failed"
+        return "incomplete"
+
+
+ProgressCallback = Callable[[RetrieveProgress], None]
+PresentCheck = Callable[[Iterable[str]], Awaitable[set[str]]]
+
+
+async def list_expected(
+    local: AEConfig, ae: RemoteAE, target: RetrieveTarget, *, timeout: float, max_results: int
+) -> dict[str, ExpectedInstance]:
+    """Image-level C-FINDs listing the SOP Instances of ``target`` (PS3.4 C.4.1.2.1).
+
+    Raises
+    ------
+    QueryError
+        When the AE cannot list them (the reason is in the message).
+    """
+    if target.series_instance_uid:
+        series = [target.series_instance_uid]
+    else:
+        result = await find_on_ae(
+            local, ae, Query(QueryLevel.SERIES, patient_id=target.patient_id,
+                             study_instance_uid=target.study_instance_uid),
+            timeout=timeout, max_results=max_results)
+        if not result.ok:
+            raise QueryError(f"listing the series failed: {result.error}")
+        series = [m.get("SeriesInstanceUID") for m in result.matches if m.get("SeriesInstanceUID")]
+    expected: dict[str, ExpectedInstance] = {}
+    for series_uid in series:
+        result = await find_on_ae(
+            local, ae, Query(QueryLevel.IMAGE, patient_id=target.patient_id,
+                             study_instance_uid=target.study_instance_uid,
+                             series_instance_uid=series_uid),
+            timeout=timeout, max_results=max_results)
+        if not result.ok:
+            raise QueryError(f"listing the instances failed: {result.error}")
+        for m in result.matches:
+            uid = m.get("SOPInstanceUID")
+            if uid and (not target.sop_instance_uids or uid in target.sop_instance_uids):
+                expected[uid] = ExpectedInstance(uid, m.get("SOPClassUID"), series_uid)
+    return expected
+
+
+class Retriever:
+    """Runs retrieves for one pacslink process.
+
+    Parameters
+    ----------
+    local : AEConfig
+        Our AE; its title is the C-MOVE destination.
+    registry : RetrieveRegistry
+        Fed by our Storage SCP; tells which arrivals belong to which retrieve.
+    storage : StorageSCP
+        Stores C-GET sub-operations exactly as the SCP stores C-STOREs.
+    present : callable
+        ``await present(uids)`` returns the UIDs among them that the store holds.
+    own_scp_in_process : bool
+        False when another process (``pacslink listen``) receives the C-MOVE
+        sub-operations: arrivals are then seen by polling the store.
+    """
+
+    def __init__(
+        self, local: AEConfig, registry: RetrieveRegistry, storage: StorageSCP,
+        present: PresentCheck, *, own_scp_in_process: bool = True,
+        query_timeout: float = 10.0, move_timeout: float = 30.0, max_results: int = 100_000,
+    ) -> None:
+        self.local = local
+        self.registry = registry
+        self.storage = storage
+        self.present = present
+        self.own_scp_in_process = own_scp_in_process
+        self.query_timeout = query_timeout
+        self.move_timeout = move_timeout
+        self.max_results = max_results
+
+    async def retrieve(
+        self, ae: RemoteAE, target: RetrieveTarget, *, method: RetrieveMethod | None = None,
+        retries: int = 0, progress: ProgressCallback | None = None,
+    ) -> RetrieveReport:
+        """Retrieve ``target`` from ``ae``; never raises for network trouble (see the report)."""
+        report = RetrieveReport(ae, target)
+        try:
+            report.expected = await list_expected(
+                self.local, ae, target, timeout=self.query_timeout, max_results=self.max_results)
+            report.expected_known = True
+        except QueryError as exc:
+            report.notes.append(f"cannot list the expected instances ({exc}); "
+                                "completeness is judged by the peer's counters only")
+        chosen = method or ae.retrieve
+        current = target
+        for attempt in range(retries + 1):
+            report.attempts = attempt + 1
+            await self._one_pass(ae, current, report, chosen, progress)
+            report.present = await self.present(report.expected) if report.expected else report.arrived
+            if report.error or not report.missing or not report.expected_known:
+                break
+            missing = sorted(report.missing)
+            if attempt < retries:
+                report.notes.append(f"attempt {attempt + 1}: {len(missing)} missing; asking again for those")
+                current = dataclasses.replace(
+                    target, series_instance_uid=None, sop_instance_uids=tuple(missing))
+        return report
+
+    async def _one_pass(
+        self, ae: RemoteAE, target: RetrieveTarget, report: RetrieveReport,
+        method: RetrieveMethod, progress: ProgressCallback | None,
+    ) -> None:
+        if method is RetrieveMethod.GET:
+            await self._get(ae, target, report, progress)
+            return
+        fallback = await self._move(ae, target, report, progress,
+                                    watch=method is RetrieveMethod.AUTO)
+        if fallback and method is RetrieveMethod.AUTO:
+            report.notes.append(f"{fallback}; fell back to C-GET")
+            report.error = ""
+            report.final_status = report.completed = report.failed_count = report.warning = None
+            await self._get(ae, target, report, progress)
+
+    def _identifiers(self, target: RetrieveTarget, report: RetrieveReport) -> list[tuple[QueryLevel, Dataset]]:
+        """One identifier per series when instances are listed (IMAGE level needs its series)."""
+        if target.level is not QueryLevel.IMAGE:
+            return [(target.level, build_retrieve_identifier(
+                target.level, patient_id=target.patient_id,
+                study_instance_uid=target.study_instance_uid,
+                series_instance_uid=target.series_instance_uid, sop_instance_uids=(),
+                model=QueryModel.STUDY_ROOT))]
+        by_series: dict[str, list[str]] = {}
+        for uid in target.sop_instance_uids:
+            info = report.expected.get(uid)
+            series = target.series_instance_uid or (info.series_instance_uid if info else "")
+            by_series.setdefault(series, []).append(uid)
+        return [(QueryLevel.IMAGE, build_retrieve_identifier(
+            QueryLevel.IMAGE, patient_id=target.patient_id,
+            study_instance_uid=target.study_instance_uid, series_instance_uid=series,
+            sop_instance_uids=tuple(uids), model=QueryModel.STUDY_ROOT))
+            for series, uids in by_series.items()]
+
+    def _record_final(self, report: RetrieveReport, final: QRResponse | None) -> None:
+        if final is None:
+            report.error = report.error or "no final response"
+            return
+        report.final_status = final.status
+        report.completed = (report.completed or 0) + (final.completed or 0)
+        report.failed_count = (report.failed_count or 0) + (final.failed or 0)
+        report.warning = (report.warning or 0) + (final.warning or 0)
+        if S.category(final.status) == "Failure":
+            comment = f" ({final.error_comment})" if final.error_comment else ""
+            report.error = f"{S.describe(final.status)}{comment}"
+
+    async def _move(
+        self, ae: RemoteAE, target: RetrieveTarget, report: RetrieveReport,
+        progress: ProgressCallback | None, *, watch: bool,
+    ) -> str:
+        """C-MOVE to ourselves; returns a reason to fall back to C-GET, or ``""``."""
+        report.method = "move"
+        tracker = self.registry.begin(ae.ae_title, set(report.expected))
+        contexts = build_contexts([(_MOVE[QueryModel.STUDY_ROOT], SYNTAXES)])
+        try:
+            async with await associate(ae.host, ae.port, self.local, ae.ae_title, contexts) as assoc:
+                ctx = assoc.context_for(_MOVE[QueryModel.STUDY_ROOT])
+                for _level, identifier in self._identifiers(target, report):
+                    op = c_move(assoc, ctx, self.local.ae_title,
+                                encode_identifier(identifier, ctx.transfer_syntax),
+                                message_id=tracker.message_id)
+                    final = await self._follow(op, tracker, report, progress, watch)
+                    if final is None and watch:
+                        return f"nothing arrived by C-MOVE within {self.move_timeout:g} s"
+                    self._record_final(report, final)
+                    if final is not None and final.status == S.MOVE_DESTINATION_UNKNOWN:
+                        return (f"{ae.name} does not know our AE title {self.local.ae_title} "
+                                "as a move destination (0xA801)")
+                    if report.error and not tracker.arrived and watch:
+                        # e.g. Orthanc answers 0xC000 for an unknown destination
+                        return f"C-MOVE failed with nothing received ({report.error})"
+                    if report.error:
+                        break
+        except AssociationRejected as exc:
+            report.error = f"association rejected: {exc.rj.describe().split(': ', 1)[-1]}"
+        except NetworkError as exc:
+            report.error = str(exc)
+        finally:
+            self.registry.end(tracker)
+            report.arrived |= tracker.arrived
+            report.failed.update(tracker.failed)
+            report.unsolicited |= tracker.extra
+        return ""
+
+    async def _follow(self, op: QROperation, tracker: Tracker, report: RetrieveReport,
+                      progress: ProgressCallback | None, watch: bool) -> QRResponse | None:
+        """Iterate C-MOVE responses; in auto mode give up when nothing happens for move_timeout."""
+        responses = op.__aiter__()
+        final: QRResponse | None = None
+        while True:
+            try:
+                async with asyncio.timeout(self.move_timeout if watch else None):
+                    response = await anext(responses)
+            except StopAsyncIteration:
+                return final
+            except TimeoutError:
+                if tracker.arrived:
+                    watch = False  # it is working, only slowly: keep waiting
+                    continue
+                await op.assoc.abort()
+                return None
+            if response.pending and (response.completed or tracker.arrived):
+                watch = False
+            if not self.own_scp_in_process and report.expected:
+                tracker.arrived |= await self.present(report.expected)
+            if progress is not None:
+                progress(RetrieveProgress("move", len(report.expected) or None, len(tracker.arrived),
+                                          response.remaining, response.completed,
+                                          response.failed, response.warning))
+            if not response.pending:
+                return response
+
+    async def _get(self, ae: RemoteAE, target: RetrieveTarget, report: RetrieveReport,
+                   progress: ProgressCallback | None) -> None:
+        report.method = "get"
+        classes = sorted({e.sop_class_uid for e in report.expected.values() if e.sop_class_uid}
+                         or STORAGE_SOP_CLASS_UIDS)
+        accepted = storage_scp_contexts()
+        wanted: list[tuple[str, tuple[str, ...]]] = [(_GET[QueryModel.STUDY_ROOT], SYNTAXES)]
+        wanted += [(uid, tuple(accepted.get(uid, SYNTAXES))) for uid in classes][:126]
+        roles = [P.SCPSCURoleSelection(uid, True, True) for uid, _ in wanted[1:]]
+        tracker = self.registry.begin(ae.ae_title, set(report.expected))
+        # C-GET sub-operations are ours by construction: record them on this tracker.
+        storage = StorageSCP(self.storage.local, self.storage.open_instance, tracker.record)
+        assoc: Association | None = None
+
+        async def on_store(message: Message) -> int | tuple[int, str]:
+            assert assoc is not None
+            return await storage.on_c_store(assoc, message)
+
+        try:
+            assoc = await associate(ae.host, ae.port, self.local, ae.ae_title,
+                                    build_contexts(wanted), roles=roles)
+            async with assoc:
+                ctx = assoc.context_for(_GET[QueryModel.STUDY_ROOT])
+                for _level, identifier in self._identifiers(target, report):
+                    op = c_get(assoc, ctx, encode_identifier(identifier, ctx.transfer_syntax),
+                               on_store=on_store, sink_factory=storage.open_dataset_sink)
+                    final = None
+                    async for response in op:
+                        if progress is not None:
+                            progress(RetrieveProgress("get", len(report.expected) or None,
+                                                      len(tracker.arrived), response.remaining,
+                                                      response.completed, response.failed,
+                                                      response.warning))
+                        final = response if not response.pending else final
+                    self._record_final(report, final)
+                    if report.error:
+                        break
+        except AssociationRejected as exc:
+            report.error = f"association rejected: {exc.rj.describe().split(': ', 1)[-1]}"
+        except NetworkError as exc:
+            report.error = str(exc)
+        finally:
+            self.registry.end(tracker)
+            report.arrived |= tracker.arrived
+            report.failed.update(tracker.failed)
+            report.unsolicited |= tracker.extra
+
+
+__all__ = [
+    "ExpectedInstance",
+    "RetrieveProgress",
+    "RetrieveReport",
+    "RetrieveTarget",
+    "Retriever",
+    "list_expected",
+]
+
