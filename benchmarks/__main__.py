@@ -1,5 +1,7 @@
-"""``python -m benchmarks``: every benchmark, printed as a Markdown table."""
+"""``python -m benchmarks``: every benchmark, printed as Markdown tables."""
 
-from benchmarks import receive
+from benchmarks import qr, receive
 
 receive.main()
+print()
+qr.main()
