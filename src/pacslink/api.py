@@ -30,6 +30,7 @@ from pacslink.dicomnet.server import DicomServer
 from pacslink.errors import PacslinkError
 from pacslink.models import (
     Query,
+    QueryMatch,
     QueryLevel,
     QueryModel,
     RemoteAE,
@@ -291,6 +292,28 @@ class Pacslink:
         return await federated_find(
             self.local_ae(), self._aes(aes), query, model=model, max_results=s.max_results,
             timeout=s.query_timeout, on_match=on_match, on_ae_done=on_ae_done)
+
+    async def find_stream(
+        self, query: Query, *, aes: Sequence[str] | None = None, model: QueryModel | None = None,
+    ) -> AsyncIterator[tuple[RemoteAE, QueryMatch] | AEQueryResult]:
+        """Like :meth:`find`, but yield ``(ae, match)`` as each match arrives and each
+        AE's :class:`AEQueryResult` as it finishes (what a live UI shows)."""
+        queue: asyncio.Queue[tuple[RemoteAE, QueryMatch] | AEQueryResult] = asyncio.Queue()
+        task = asyncio.create_task(self.find(
+            query, aes=aes, model=model, on_match=lambda ae, m: queue.put_nowait((ae, m)),
+            on_ae_done=queue.put_nowait))
+        try:
+            while not (task.done() and queue.empty()):
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                else:
+                    getter.cancel()
+            task.result()  # re-raise a QueryError
+        finally:
+            if not task.done():
+                task.cancel()
 
     async def _present(self, uids: Iterable[str]) -> set[str]:
         index = self.index

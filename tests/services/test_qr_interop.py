@@ -156,6 +156,7 @@ async def test_result_cap_cancels_and_reports_truncation(tmp_path: Path) -> None
 @pytest.mark.parametrize("method", [RetrieveMethod.MOVE, RetrieveMethod.GET])
 async def test_retrieve_from_orthanc_is_complete(tmp_path: Path, samples: Samples, orthanc: Any,
                                                 our_port: int, method: RetrieveMethod) -> None:
+    set_modality(orthanc, "PACSLINK", "PACSLINK", our_port)  # another test may have moved it
     app = make_app(tmp_path, our_port, {"ORTHANC": (orthanc.aet, orthanc.dicom_port)})
     study_uid, series = study(samples, "VET001")
     report = await app.retrieve("ORTHANC", RetrieveTarget(study_uid, patient_id="VET001"), method=method)
@@ -222,6 +223,7 @@ async def test_unsolicited_instances_are_stored_and_reported(tmp_path: Path, sam
 
 async def test_parallel_retrieves_keep_their_counts_apart(tmp_path: Path, samples: Samples, orthanc: Any,
                                                          our_port: int) -> None:
+    set_modality(orthanc, "PACSLINK", "PACSLINK", our_port)  # another test may have moved it
     app = make_app(tmp_path, our_port, {"ORTHANC": (orthanc.aet, orthanc.dicom_port)})
     uids = list(samples[1]["VET001"]["studies"].items())
     async with app.receiving() as retriever:
@@ -235,6 +237,7 @@ async def test_parallel_retrieves_keep_their_counts_apart(tmp_path: Path, sample
 
 async def test_retry_fetches_only_what_is_missing(tmp_path: Path, samples: Samples, orthanc: Any,
                                                  our_port: int) -> None:
+    set_modality(orthanc, "PACSLINK", "PACSLINK", our_port)  # another test may have moved it
     app = make_app(tmp_path, our_port, {"ORTHANC": (orthanc.aet, orthanc.dicom_port)})
     study_uid, series = study(samples, "VET001")
     first = await app.retrieve("ORTHANC", RetrieveTarget(study_uid), method=RetrieveMethod.MOVE)
@@ -258,7 +261,7 @@ def test_cli_find_and_retrieve_against_orthanc(tmp_path: Path, samples: Samples,
     runner = CliRunner()
     home = str(tmp_path / "home")
     port = free_port()
-    set_modality(orthanc, "PACSLINK_CLI", "PACSLINK", port)
+    set_modality(orthanc, "PACSLINK", "PACSLINK", port)
     base = ["--home", home]
     assert runner.invoke(cli, [*base, "ae", "add", "PACS1", "--aet", orthanc.aet, "--host",
                                "127.0.0.1", "--port", str(orthanc.dicom_port)]).exit_code == 0
@@ -276,3 +279,83 @@ def test_cli_find_and_retrieve_against_orthanc(tmp_path: Path, samples: Samples,
     listing = json.loads(runner.invoke(cli, [*base, "store", "list", "--json"]).stdout)
     assert sum(s["instances"] for s in listing) == sum(
         len(sops) for st in samples[1]["VET001"]["studies"].values() for sops in st["series"].values())
+
+
+async def test_slow_ae_that_answers_in_time_is_waited_for(tmp_path: Path, samples: Samples) -> None:
+    from pydicom import dcmread
+
+    datasets = [dcmread(p) for p in samples[0]]
+    with rogue_qr_scp("slow", datasets, delay=0.4) as rogue:
+        app = make_app(tmp_path, free_port(), {"SLOW": (rogue.aet, rogue.port)}, query_timeout=2)
+        result = await app.find(Query(QueryLevel.STUDY, patient_id="VET001"))
+    (slow,) = result.per_ae
+    assert slow.state == "ok" and len(slow.matches) == 2 and slow.seconds >= 0.8
+
+
+def test_cli_reports_a_lying_pacs_and_a_dead_ae(tmp_path: Path, samples: Samples) -> None:
+    from pydicom import dcmread
+
+    datasets = [dcmread(p) for p in samples[0]][:3]
+    port = free_port()
+    runner = CliRunner()
+    base = ["--home", str(tmp_path / "home")]
+    with rogue_qr_scp("success_all_failed", datasets, failed=3,
+                      destinations={"PACSLINK": ("127.0.0.1", port)}) as rogue:
+        runner.invoke(cli, [*base, "ae", "add", "LIAR", "--aet", rogue.aet, "--host", "127.0.0.1",
+                            "--port", str(rogue.port), "--retrieve", "move"])
+        runner.invoke(cli, [*base, "ae", "add", "DEAD", "--aet", "DEAD", "--host", "127.0.0.1",
+                            "--port", str(free_port())])
+        found = runner.invoke(cli, [*base, "find", "--patient-id", "VET001"])
+        uid = str(datasets[0].StudyInstanceUID)
+        done = runner.invoke(cli, [*base, "retrieve", "LIAR", "--study", uid],
+                             env={"PACSLINK_PORT": str(port)})
+    assert found.exit_code == 0
+    assert "FAIL DEAD" in found.output and "Connection refused" in found.output
+    assert uid in found.output
+    assert done.exit_code == 1
+    assert "INCOMPLETE" in done.output and "failed=3" in done.output
+    assert "complete " not in done.output.replace("INCOMPLETE", "")
+
+
+def test_retrieve_uses_a_running_pacslink_listen(tmp_path: Path, samples: Samples, orthanc: Any) -> None:
+    import subprocess
+    import sys
+
+    from tests.peers import stop, wait_for_port
+
+    home = tmp_path / "home"
+    port = free_port()
+    set_modality(orthanc, "PACSLINK", "PACSLINK", port)
+    proc = subprocess.Popen([sys.executable, "-m", "pacslink", "--home", str(home), "listen",
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, proc)
+        runner = CliRunner()
+        base = ["--home", str(home)]
+        runner.invoke(cli, [*base, "ae", "add", "PACS1", "--aet", orthanc.aet, "--host", "127.0.0.1",
+                            "--port", str(orthanc.dicom_port)])
+        study_uid, series = study(samples, "VET002")
+        done = runner.invoke(cli, [*base, "retrieve", "PACS1", "--study", study_uid, "--method",
+                                   "move", "--json"], env={"PACSLINK_PORT": str(port)})
+    finally:
+        stop(proc)
+        out = proc.stdout.read().decode() if proc.stdout else ""
+    assert done.exit_code == 0, done.output
+    (report,) = json.loads(done.stdout)["retrieves"]
+    assert report["complete"] and report["present"] == len(instances(series))
+    assert all(uid in out for uid in instances(series))  # the running listener stored them
+
+
+async def test_find_stream_yields_matches_then_per_ae_results(tmp_path: Path, orthanc: Any,
+                                                             dcmqrscp: Any) -> None:
+    from pacslink.api import AEQueryResult
+
+    app = make_app(tmp_path, free_port(), {"ORTHANC": (orthanc.aet, orthanc.dicom_port),
+                                           "DCMQR": (dcmqrscp.aet, dcmqrscp.port)})
+    events = [e async for e in app.find_stream(Query(QueryLevel.STUDY, patient_id="VET001"))]
+    matches = [e for e in events if isinstance(e, tuple)]
+    done = [e for e in events if isinstance(e, AEQueryResult)]
+    assert len(matches) == 4 and {r.ae.name for r in done} == {"ORTHANC", "DCMQR"}
+    for result in done:  # each AE's matches come before its result
+        last_match = max(i for i, e in enumerate(events) if isinstance(e, tuple) and e[0].name == result.ae.name)
+        assert last_match < events.index(result)
