@@ -122,8 +122,8 @@ def send(
     with state.stderr.status("Reading files..."):
         scan = scan_paths(paths)
     for skipped in scan.skipped:
-        state.stderr.print(Text.assemble(("skipped", "yellow"),
-                                         f" {skipped.path}: {_skip_reason(skipped.path, skipped.reason)}"))
+        reason = _skip_reason(skipped.path, skipped.reason)
+        state.stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped.path}: {reason}"))
     if not scan.files:
         print_error(state.stderr, "nothing to send: no DICOM Part 10 files found")
         raise typer.Exit(EXIT_FAILURE)
@@ -172,8 +172,9 @@ def _report_send(
         return
     # Files that got no response share their reason (one association failed them all):
     # one line per reason instead of one identical row per file.
-    shared = Counter(o.detail for o in outcomes if o.category == "Failure" and o.status is None)
-    shared = Counter({detail: n for detail, n in shared.items() if n > 1})
+    per_reason = Counter(o.detail for o in outcomes
+                         if o.category == "Failure" and o.status is None)
+    shared = {detail: n for detail, n in per_reason.items() if n > 1}
     problems = [o for o in outcomes
                 if o.category != "Success" and not (o.status is None and o.detail in shared)]
     _print_problems(console, problems)
