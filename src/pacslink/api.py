@@ -17,10 +17,13 @@ import contextlib
 import errno
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from pydicom import Dataset
 
 from pacslink import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from pacslink.config import AERegistry, Settings, load_settings, resolve_ae
@@ -48,16 +51,19 @@ from pacslink.services.retrieve import (
     RetrieveTarget,
     Retriever,
 )
+from pacslink.services.qrscp import LocatedInstance, QueryRetrieveSCP, Quirks
 from pacslink.services.scp import StorageSCP, StoredEvent
 from pacslink.services.tracking import RetrieveRegistry
 from pacslink.services.scu import EchoResult, FileOutcome, echo, echo_many, send_files
 from pacslink.store import Index, Store, verify
+from pacslink.store.matching import find_matches, locate_instances
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 __all__ = [
     "AEQueryResult",
+    "Quirks",
     "FederatedResult",
     "Query",
     "QueryLevel",
@@ -242,15 +248,21 @@ class Pacslink:
                 on_stored(event)
 
         provider = StorageSCP(self.local_ae(), store.begin, observe)
+        server = await self._serve(provider, port, bind)
+        if not self._listening():
+            self._listener = server  # retrieves of this process receive through it
+        return server
+
+    def _listening(self) -> bool:
+        return self._listener is not None and self._listener.serving
+
+    async def _serve(self, provider: StorageSCP, port: int | None, bind: str | None) -> DicomServer:
         server = DicomServer(provider, max_associations=self.settings.max_associations)
         host = bind or self.settings.bind
         number = self.settings.port if port is None else port
         try:
             await server.start(host, number)
         except OSError as exc:
-            import errno
-            import socket
-
             if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
                 message = f"cannot bind to '{host}': no such local address; check --bind"
             elif exc.errno == errno.EADDRINUSE:
@@ -265,6 +277,64 @@ class Pacslink:
         log.info("listening as %s on %s:%d (store %s)", self.settings.ae_title, host,
                  server.port, os.fspath(self.settings.store_dir))
         return server
+
+    async def start_pacs(
+        self, quirks: Quirks | None = None, *, port: int | None = None, bind: str | None = None,
+    ) -> DicomServer:
+        """Serve this home's store as a Query/Retrieve SCP (the sample PACS).
+
+        C-FIND matches over the index, C-MOVE sends to the AEs of this home's registry
+        (matched by AE title; an unknown one gets 0xA801), C-GET answers on the same
+        association, and C-STOREs go into the store.
+        """
+        store, index = self.store, self.index
+        limit = self.settings.max_results
+
+        def find(level: QueryLevel, model: QueryModel, identifier: Dataset) -> list[Dataset]:
+            return find_matches(index, level, model, identifier, limit=limit)
+
+        def locate(level: QueryLevel, model: QueryModel, identifier: Dataset) -> list[LocatedInstance]:
+            return [LocatedInstance(i.sop_instance_uid, store.path_of(i))
+                    for i in locate_instances(index, level, model, identifier)]
+
+        def destination(ae_title: str) -> RemoteAE | None:
+            return next((ae for ae in self.remote_aes() if ae.ae_title == ae_title), None)
+
+        provider = QueryRetrieveSCP(self.local_ae(), store.begin, find=find, locate=locate,
+                                    destinations=destination, quirks=quirks,
+                                    on_stored=self.retrieves.on_stored)
+        return await self._serve(provider, port, bind)
+
+    def import_paths(
+        self, paths: Iterable[Path], progress: Callable[[str, str], None] | None = None,
+    ) -> dict[str, int]:
+        """Copy DICOM files into the store, as if received (blocking; run in a thread).
+
+        Returns counts of ``stored``, ``duplicate`` and ``failed``; ``progress(path, what)``
+        is called per file. Files already in the store (same SOP Instance UID) are skipped.
+        """
+        counts = {"stored": 0, "duplicate": 0, "failed": 0}
+        store = self.store
+        for info in scan_paths(paths).files:
+            if self.index.get_instance(info.sop_instance_uid) is not None:
+                what = "duplicate"
+            else:
+                try:
+                    incoming = store.begin(
+                        sop_class_uid=info.sop_class_uid, sop_instance_uid=info.sop_instance_uid,
+                        transfer_syntax_uid=info.transfer_syntax_uid, calling_ae="IMPORT")
+                    with open(info.path, "rb") as f:
+                        f.seek(info.dataset_offset)
+                        while chunk := f.read(1 << 20):
+                            incoming.write(chunk)
+                    what = "duplicate" if incoming.commit().duplicate else "stored"
+                except (PacslinkError, OSError) as exc:
+                    log.warning("cannot import %s: %s", info.path, exc)
+                    what = "failed"
+            counts[what] += 1
+            if progress is not None:
+                progress(str(info.path), what)
+        return counts
 
     # --- query / retrieve -------------------------------------------------------------
 
@@ -332,9 +402,10 @@ class Pacslink:
         local = self.local_ae()
         started: DicomServer | None = None
         own = True
-        if self._listener is None:
+        if not self._listening():
+            self._listener = None
             try:
-                started = self._listener = await self.start_listener()
+                started = await self.start_listener()
             except PacslinkError as exc:
                 cause = exc.__cause__
                 if not (isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE):

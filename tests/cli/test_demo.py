@@ -1,8 +1,12 @@
-"""``pacslink demo`` runs the whole receive-and-store job on generated sample data."""
+"""``pacslink demo``: sample PACS + pacslink, walkthrough, and both kept running."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +15,55 @@ from typer.testing import CliRunner
 
 from pacslink.cli.main import app
 from pacslink.samples import ct_phantom_series
+from tests.peers import free_port, stop
 
 
-def test_demo_stores_the_samples_and_is_repeatable(tmp_path: Path) -> None:
+def test_demo_walkthrough_retrieves_from_the_sample_pacs(tmp_path: Path) -> None:
     runner = CliRunner()
-    first = runner.invoke(app, ["--home", str(tmp_path), "demo"])
+    env = {"PACSLINK_PORT": str(free_port()), "COLUMNS": "80"}
+    args = ["--home", str(tmp_path), "demo", "--exit", "--quick", "--pacs-port", str(free_port())]
+    first = runner.invoke(app, args, env=env)
     assert first.exit_code == 0, first.output
-    assert "48 of 48 images stored" in first.output
-    listing = runner.invoke(app, ["--home", str(tmp_path / "demo"), "store", "list", "--json"])
-    studies = json.loads(listing.output)
-    assert sorted((s["patient_id"], s["instances"]) for s in studies) == [("VET001", 24), ("VET002", 24)]
-    again = runner.invoke(app, ["--home", str(tmp_path), "demo"])
+    assert "pacslink echo SAMPLEPACS: OK" in first.stdout
+    assert "complete:" in first.stdout and "INCOMPLETE" not in first.stdout
+    listing = json.loads(runner.invoke(app, ["--home", str(tmp_path / "demo"), "store", "list",
+                                             "--json"]).stdout)
+    assert [s["patient_id"] for s in listing] == ["VET001"]
+    assert listing[0]["study_instance_uid"] in first.stdout  # whole UID, copyable
+    again = runner.invoke(app, args, env=env)  # samples and PACS reused; still works
     assert again.exit_code == 0, again.output
     verify = runner.invoke(app, ["--home", str(tmp_path / "demo"), "store", "verify"])
     assert verify.exit_code == 0, verify.output
+
+
+def test_demo_keeps_running_for_find_and_retrieve(tmp_path: Path) -> None:
+    port, pacs_port = free_port(), free_port()
+    env = {**os.environ, "PACSLINK_PORT": str(port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pacslink", "--home", str(tmp_path), "demo", "--quick",
+         "--pacs-port", str(pacs_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "Press Ctrl+C" in line or time.monotonic() > deadline:
+                break
+        assert any("Press Ctrl+C" in line for line in seen), "".join(seen)
+        runner = CliRunner()
+        home = ["--home", str(tmp_path / "demo")]
+        found = runner.invoke(app, [*home, "find", "--patient-id", "VET002", "--json"])
+        assert found.exit_code == 0, found.output
+        studies = json.loads(found.stdout)["results"]
+        assert studies and studies[0]["aes"] == ["SAMPLEPACS"]
+        done = runner.invoke(app, [*home, "retrieve", "--patient-id", "VET002", "--json"])
+        assert done.exit_code == 0, done.output
+        assert all(r["complete"] for r in json.loads(done.stdout)["retrieves"])
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
 
 
 def test_phantom_has_real_hounsfield_units(tmp_path: Path) -> None:
@@ -39,24 +78,3 @@ def test_phantom_has_real_hounsfield_units(tmp_path: Path) -> None:
     assert hu.max() >= 800  # skull
     assert len({s.SOPInstanceUID for s in slices}) == 5
     assert [s.InstanceNumber for s in slices] == [1, 2, 3, 4, 5]
-
-
-def test_demo_output_leads_to_the_next_steps(tmp_path: Path) -> None:
-    runner = CliRunner()
-    first = runner.invoke(app, ["--home", str(tmp_path), "demo"], env={"COLUMNS": "80"})
-    assert first.exit_code == 0, first.output
-    listing = runner.invoke(app, ["--home", str(tmp_path / "demo"), "store", "list", "--json"])
-    uids = [s["study_instance_uid"] for s in json.loads(listing.output)]
-    assert len(uids) == 2
-    lines = first.stdout.splitlines()
-    for uid in uids:  # whole, so "store show UID" can be copied from the listing
-        assert any(uid in line for line in lines), first.stdout
-    next_steps = first.stdout[first.stdout.index("Next:"):]
-    assert f"--home {tmp_path / 'demo'} listen --bind 0.0.0.0" in next_steps, next_steps
-    assert "port 11112" in next_steps and "--port" not in next_steps, next_steps
-    assert f"store show {uids[0]}" in next_steps or f"store show {uids[1]}" in next_steps
-
-    again = runner.invoke(app, ["--home", str(tmp_path), "demo"], env={"COLUMNS": "80"})
-    assert again.exit_code == 0, again.output
-    assert "48 images already in the store (duplicates kept)" in again.stdout, again.stdout
-    assert "stored durably" not in again.stdout, again.stdout

@@ -161,6 +161,11 @@ class DicomServer:
             ssl=self.ssl, reuse_address=True,
         )
 
+    @property
+    def serving(self) -> bool:
+        """Whether the server is accepting connections."""
+        return self._server is not None and self._server.is_serving()
+
     async def serve_forever(self) -> None:
         assert self._server is not None
         await self._server.serve_forever()

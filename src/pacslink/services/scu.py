@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pacslink.dicomnet import status as S
 from pacslink.dicomnet.association import AcceptedContext, AEConfig, Association, FileDataset
+from pacslink.dicomnet.commands import Command
 from pacslink.dicomnet.client import associate, c_echo, c_store, echo_association
 from pacslink.dicomnet.errors import NetworkError
 from pacslink.dicomnet.negotiation import build_contexts
@@ -72,35 +73,41 @@ class FileOutcome:
 ProgressCallback = Callable[[FileOutcome], None]
 
 
-def _choose(assoc: Association, info: Part10Info) -> AcceptedContext | None:
-    exact = [c for c in assoc.contexts.values()
-             if c.abstract_syntax == info.sop_class_uid and c.transfer_syntax == info.transfer_syntax_uid]
-    if exact:
-        return exact[0]
+def _choose(contexts: Iterable[AcceptedContext], info: Part10Info) -> AcceptedContext | None:
+    usable = [c for c in contexts if c.abstract_syntax == info.sop_class_uid]
+    for c in usable:
+        if c.transfer_syntax == info.transfer_syntax_uid:
+            return c
     for ts in FALLBACK:
-        for c in assoc.contexts.values():
-            if c.abstract_syntax == info.sop_class_uid and c.transfer_syntax == ts:
+        for c in usable:
+            if c.transfer_syntax == ts:
                 return c
     return None
 
 
-async def _send_one(assoc: Association, info: Part10Info) -> FileOutcome:
-    ctx = _choose(assoc, info)
+async def prepare(
+    contexts: Iterable[AcceptedContext], info: Part10Info
+) -> tuple[AcceptedContext, bytes | FileDataset, str] | FileOutcome:
+    """Pick a context for ``info`` and the data set to send on it (streamed or converted).
+
+    Returns a failed :class:`FileOutcome` when no context fits or conversion fails.
+    """
+    ctx = _choose(contexts, info)
     if ctx is None:
         return FileOutcome(str(info.path), info.sop_instance_uid, None, "Failure",
                            f"the peer accepted no presentation context for SOP class {info.sop_class_uid}")
-    converted = ""
-    dataset: bytes | FileDataset
     if ctx.transfer_syntax == info.transfer_syntax_uid:
-        dataset = FileDataset(info.path, info.dataset_offset, info.dataset_length)
-    else:
-        try:
-            dataset = await asyncio.to_thread(encode_dataset_as, info.path, ctx.transfer_syntax)
-        except Exception as exc:
-            return FileOutcome(str(info.path), info.sop_instance_uid, None, "Failure",
-                               f"cannot convert to {ctx.transfer_syntax} for this peer: {exc}")
-        converted = ctx.transfer_syntax
-    rsp = await c_store(assoc, ctx, info.sop_class_uid, info.sop_instance_uid, dataset)
+        return ctx, FileDataset(info.path, info.dataset_offset, info.dataset_length), ""
+    try:
+        data = await asyncio.to_thread(encode_dataset_as, info.path, ctx.transfer_syntax)
+    except Exception as exc:
+        return FileOutcome(str(info.path), info.sop_instance_uid, None, "Failure",
+                           f"cannot convert to {ctx.transfer_syntax} for this peer: {exc}")
+    return ctx, data, ctx.transfer_syntax
+
+
+def outcome_of(info: Part10Info, rsp: Command, converted: str = "") -> FileOutcome:
+    """The :class:`FileOutcome` a C-STORE-RSP means."""
     status = rsp.Status if rsp.Status is not None else S.PROCESSING_FAILURE
     category = S.category(status)
     return FileOutcome(str(info.path), info.sop_instance_uid, status,
@@ -108,13 +115,30 @@ async def _send_one(assoc: Association, info: Part10Info) -> FileOutcome:
                        rsp.ErrorComment or "", converted)
 
 
+async def _send_one(
+    assoc: Association, info: Part10Info, move_originator: tuple[str, int] | None = None
+) -> FileOutcome:
+    prepared = await prepare(assoc.contexts.values(), info)
+    if isinstance(prepared, FileOutcome):
+        return prepared
+    ctx, dataset, converted = prepared
+    rsp = await c_store(assoc, ctx, info.sop_class_uid, info.sop_instance_uid, dataset,
+                        move_originator=move_originator)
+    return outcome_of(info, rsp, converted)
+
+
 async def send_files(
     local: AEConfig,
     ae: RemoteAE,
     files: Sequence[Part10Info],
     progress: ProgressCallback | None = None,
+    *,
+    move_originator: tuple[str, int] | None = None,
 ) -> list[FileOutcome]:
     """C-STORE ``files`` to ``ae``; one outcome per file, in sending order.
+
+    ``move_originator`` (AE title, Message ID) marks the C-STOREs as sub-operations of
+    that C-MOVE (PS3.7 9.1.1.1.8).
 
     A network failure fails the files not yet acknowledged on that association (with
     the reason) and the next association is tried for the rest.
@@ -137,7 +161,7 @@ async def send_files(
         pending = list(plan.files)
         try:
             while pending:
-                outcome = await _send_one(assoc, pending[0])
+                outcome = await _send_one(assoc, pending[0], move_originator)
                 pending.pop(0)
                 report(outcome)
         except NetworkError as exc:
