@@ -213,3 +213,46 @@ async def test_quirk_unsolicited(tmp_path: Path, samples: Samples) -> None:
         await server.close()
     assert report.complete and len(report.unsolicited) == 2
     assert all(client.index.get_instance(uid) is not None for uid in report.unsolicited)
+
+
+async def test_garbage_identifier_gets_a900_and_the_pacs_serves_on(running: Any) -> None:
+    from pacslink.dicomnet.client import associate
+    from pacslink.dicomnet.negotiation import build_contexts
+    from pacslink.dicomnet.qr import c_find
+    from pacslink.dicomnet.status import IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS
+
+    _, client, server = running
+    find = "1.2.840.10008.5.1.4.1.2.2.1"
+    contexts = build_contexts([(find, ["1.2.840.10008.1.2"])])
+    async with await associate("127.0.0.1", server.port, client.local_ae(), "SAMPLEPACS", contexts) as a:
+        ctx = a.context_for(find)
+        for junk in (b"\xff" * 40, b"\x08\x00\x52\x00\x06\x00\x00\x00NOPE  "):
+            responses = [r async for r in c_find(a, ctx, junk)]
+            assert [r.status for r in responses] == [IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS]
+    found = await client.find(Query(QueryLevel.STUDY, patient_id="VET001"), aes=["SAMPLE"])
+    assert len(found.rows) == 2
+
+
+def test_pacs_serve_command_with_findscu(tmp_path: Path, samples: Samples) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.peers import DCMTK_ENV, stop, wait_for_port
+
+    folder = tmp_path / "dicom"
+    shutil.copytree(samples[0][0].parent, folder)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pacslink", "pacs", "serve", str(folder), "--port",
+                             str(port), "--destination", "ELSEWHERE@127.0.0.1:104"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_port(port, proc, timeout=60)
+        out = subprocess.run(["findscu", "-S", "-aec", "SAMPLEPACS", "-k", "QueryRetrieveLevel=STUDY",
+                              "-k", "PatientID=VET00*", "-k", "StudyInstanceUID", "127.0.0.1", str(port)],
+                             capture_output=True, text=True, env=DCMTK_ENV, timeout=60)
+    finally:
+        stop(proc)
+    studies = {uid for pid in ("VET001", "VET002") for uid in samples[1][pid]["studies"]}
+    assert all(uid in out.stdout + out.stderr for uid in studies), out.stdout + out.stderr
+    assert (folder / ".pacslink" / "pacslink.toml").read_text().count("ELSEWHERE") >= 1
