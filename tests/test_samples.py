@@ -1,7 +1,7 @@
 """The sample library of ``pacslink.samples``: parseable, decodable, valid and realistic.
 
 Most tests share one quick library (``quick=True``); one test builds the full set and
-checks its size, time and image dimensions. ``dciodvfy`` (dicom3tools) checks one file
+checks its size and image dimensions. ``dciodvfy`` (dicom3tools) checks one file
 of each kind against the IOD definitions of PS3.3.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -134,10 +133,8 @@ def test_ct_is_in_hounsfield_units_with_consistent_geometry(library: Library) ->
     assert len({ds.FrameOfReferenceUID for ds in slices}) == 1
 
 
-def test_phantom_series_makes_100_slices_of_512_quickly() -> None:
-    start = time.perf_counter()
+def test_phantom_series_makes_100_slices_of_512() -> None:
     slices = list(ct_phantom_series(slices=100, size=512))
-    assert time.perf_counter() - start < 5.0
     assert len(slices) == 100
     assert len(slices[0].PixelData) == 512 * 512 * 2
 
@@ -239,12 +236,10 @@ def test_dciodvfy_finds_no_errors(library: Library) -> None:
         assert not errors, f"{path}:\n{report}"
 
 
-def test_full_library_size_and_time(tmp_path: Path) -> None:
-    start = time.perf_counter()
+def test_full_library_contents_and_size(tmp_path: Path) -> None:
+    # (generation time is reported in the notes, never asserted: timings are not pass/fail)
     studies = generate_demo_library(tmp_path)
-    elapsed = time.perf_counter() - start
     size = sum(p.stat().st_size for p in tmp_path.rglob("*.dcm"))
-    assert elapsed < 20.0
     assert size < 150 * 2**20
     counts = {(s.patient_id, s.study_description): s.instance_count for s in studies}
     assert counts[("VET001", "CT HEAD")] == 100

@@ -122,7 +122,7 @@ async def test_federated_search_survives_a_dead_and_a_rejecting_ae(tmp_path: Pat
     assert states["DEAD"][0] == "failed" and "refused" in states["DEAD"][1]
     assert states["PICKY"] == ("failed", "association rejected: called AE title not recognized")
     assert len(result.rows) == 2
-    assert elapsed < 3
+    assert elapsed < 3 + 2  # bounded by the per-AE timeout, not the sum
 
 
 async def test_slow_ae_times_out_without_holding_up_the_others(tmp_path: Path, orthanc: Any) -> None:
