@@ -34,8 +34,9 @@ from pacslink.models import DuplicatePolicy, IngestResult, StoredInstance
 from pacslink.store import paths
 from pacslink.store.index import Index
 from pacslink.store.meta import PREAMBLE, check_uid, file_meta_bytes, sanitize_ae
-from pacslink.store.parse import parse_header
+from pacslink.store.parse import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, encoding_of, parse_header
 from pacslink.store.record import InstanceRecord, values_from_dataset
+from pacslink.store.structure import check_structure
 
 logger = logging.getLogger(__name__)
 
@@ -327,6 +328,10 @@ class IncomingFile:
                 header = parse_header(
                     fp, self.transfer_syntax_uid, max_inflated_bytes=store.max_inflated_bytes
                 )
+                if self.transfer_syntax_uid != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+                    # a data set cut short (inside its pixels, say) is not stored as success
+                    check_structure(fp, self._dataset_offset, self.size,
+                                    *encoding_of(self.transfer_syntax_uid))
             values = values_from_dataset(header)
             self._check_uids(values["SOPClassUID"], values["SOPInstanceUID"])
             # Duplicates under KEEP are caught by the index's unique key below: no extra
