@@ -30,7 +30,7 @@ from pacslink.config import AERegistry, Settings, load_settings, resolve_ae
 from pacslink.dicomnet import status as dimse_status
 from pacslink.dicomnet.association import AEConfig, Limits
 from pacslink.dicomnet.server import DicomServer
-from pacslink.errors import PacslinkError
+from pacslink.errors import PacslinkError, StoreError
 from pacslink.models import (
     Query,
     QueryMatch,
@@ -38,6 +38,8 @@ from pacslink.models import (
     QueryModel,
     RemoteAE,
     RetrieveMethod,
+    SeriesSummary,
+    StoredInstance,
     StudyDetail,
     StudySummary,
     VerifyReport,
@@ -462,3 +464,42 @@ class Pacslink:
                 if on_report is not None:
                     on_report(report)
         return found, reports
+
+    # --- local store: lookups and deletion (the web UI's viewer and store pages) -------
+
+    @property
+    def listening(self) -> bool:
+        """Whether this process's Storage SCP (:meth:`start_listener`) is serving."""
+        return self._listening()
+
+    def instance_file(self, sop_instance_uid: str) -> tuple[StoredInstance, Path] | None:
+        """The indexed instance with this SOP Instance UID and its file's absolute path.
+
+        Returns ``None`` for an instance the store does not hold (blocking: run in a thread).
+        """
+        item = self.index.get_instance(sop_instance_uid)
+        return None if item is None else (item, self.store.path_of(item))
+
+    def series_detail(self, series_instance_uid: str) -> tuple[StudyDetail, SeriesSummary] | None:
+        """A locally held series with its study, or ``None`` (blocking: run in a thread)."""
+        study_uid = self.index.study_of_series(series_instance_uid)
+        detail = self.study_detail(study_uid) if study_uid is not None else None
+        if detail is None:
+            return None
+        found = [s for s in detail.series if s.series_instance_uid == series_instance_uid]
+        return (detail, found[0]) if found else None
+
+    def delete_study(self, study_instance_uid: str) -> list[StoredInstance]:
+        """Delete a study from the local store: its index rows, then its files.
+
+        Returns the deleted instances (empty for a study the store does not hold). A file
+        that cannot be removed is logged and left; ``pacslink store verify`` lists it as
+        an orphan.
+        """
+        removed = self.index.delete_study(study_instance_uid)
+        for item in removed:
+            try:
+                self.store.path_of(item).unlink(missing_ok=True)
+            except (OSError, StoreError) as exc:
+                log.warning("could not remove the file of a deleted instance: %s", exc)
+        return removed

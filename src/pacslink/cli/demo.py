@@ -125,7 +125,8 @@ async def _walkthrough(client: Pacslink, state: CliState) -> bool:
     if not found.rows:
         return False
     first = found.rows[0].match
-    progress = Progress(TextColumn(f"4. pacslink retrieve {PACS_AET} --study ..."), BarColumn(),
+    out.print(Text(f"4. pacslink retrieve {PACS_AET} --study {first.get('StudyInstanceUID')}"))
+    progress = Progress(TextColumn("   retrieving"), BarColumn(),
                         MofNCompleteColumn(), console=state.stderr,
                         disable=not state.stderr.is_terminal)
     with progress:

@@ -406,5 +406,47 @@ class Index:
         """Release every database connection. The index must not be used afterwards."""
         self._engine.dispose()
 
+    def study_of_series(self, series_instance_uid: str) -> str | None:
+        """Return the Study Instance UID of a locally held series, or ``None``."""
+        with self._transaction("reading a series", write=False) as conn:
+            found = conn.execute(
+                sa.select(study.c.study_instance_uid)
+                .join(series, series.c.study_pk == study.c.pk)
+                .where(series.c.series_instance_uid == series_instance_uid)
+            ).scalar()
+        return None if found is None else str(found)
+
+    def delete_study(self, study_instance_uid: str) -> list[StoredInstance]:
+        """Delete a study's rows (instances, series, the study; its patient if now empty).
+
+        The files are not touched: the caller deletes them once this has committed, so
+        no index row ever points at a deleted file.
+
+        Returns
+        -------
+        list of StoredInstance
+            The instances whose rows were deleted (empty for an unknown study).
+        """
+        with self._transaction("deleting a study", write=True) as conn:
+            found = conn.execute(
+                sa.select(study.c.pk, study.c.patient_pk)
+                .where(study.c.study_instance_uid == study_instance_uid)
+            ).first()
+            if found is None:
+                return []
+            rows = conn.execute(
+                query.instance_select().where(study.c.pk == found.pk)
+            ).all()
+            series_pks = sa.select(series.c.pk).where(series.c.study_pk == found.pk)
+            conn.execute(sa.delete(instance).where(instance.c.series_pk.in_(series_pks)))
+            conn.execute(sa.delete(series).where(series.c.study_pk == found.pk))
+            conn.execute(sa.delete(study).where(study.c.pk == found.pk))
+            others = conn.execute(
+                sa.select(study.c.pk).where(study.c.patient_pk == found.patient_pk).limit(1)
+            ).first()
+            if others is None:
+                conn.execute(sa.delete(patient).where(patient.c.pk == found.patient_pk))
+        return [self._to_instance(r) for r in rows]
+
 
 __all__ = ["Index"]
