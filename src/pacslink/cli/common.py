@@ -28,8 +28,11 @@ short blocks of lines instead of letting Rich cut cells with "…".
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import signal
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -322,3 +325,13 @@ __all__ = [
     "stdout_console",
     "validated",
 ]
+
+
+async def wait_until_stopped() -> None:
+    """Wait for Ctrl+C or SIGTERM (the foreground servers: listen, pacs serve, demo)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

@@ -11,9 +11,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -24,7 +22,7 @@ from rich.text import Text
 
 from pacslink.aetitle import validate_port
 from pacslink.api import Pacslink, Query, QueryLevel, RetrieveProgress, RetrieveTarget
-from pacslink.cli.common import EXIT_FAILURE, CliState, get_state, validated
+from pacslink.cli.common import EXIT_FAILURE, CliState, get_state, validated, wait_until_stopped
 from pacslink.cli.store_cmd import print_studies
 from pacslink.models import RemoteAE, RetrieveMethod
 from pacslink.samples import generate_demo_library
@@ -96,12 +94,7 @@ async def _run(client: Pacslink, pacs: Pacslink, state: CliState, *, stay: bool)
         ok = await _walkthrough(client, state)
         if stay:
             _next_steps(client, state)
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
+            await wait_until_stopped()
         return ok
     finally:
         await listener.close()

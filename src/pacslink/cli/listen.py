@@ -9,8 +9,6 @@ the start and stop lines go to stderr.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from typing import Annotated
 
 import typer
@@ -18,7 +16,7 @@ from rich.text import Text
 
 from pacslink.aetitle import validate_port
 from pacslink.api import Pacslink, StoredEvent, describe_status
-from pacslink.cli.common import get_state, plural, validated
+from pacslink.cli.common import get_state, plural, validated, wait_until_stopped
 
 
 def listen(
@@ -60,13 +58,8 @@ def listen(
         state.stderr.print(
             f"Listening as [bold]{settings.ae_title}[/] on {settings.bind}:{server.port}, "
             f"storing into {settings.store_dir}. Press Ctrl+C to stop.")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
         try:
-            await stop.wait()
+            await wait_until_stopped()
         finally:
             await server.close()
 

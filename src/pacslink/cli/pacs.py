@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from pacslink.api import Pacslink, Quirks
-from pacslink.cli.common import get_state, validated
 from pacslink.aetitle import parse_ae_address, validate_port
+from pacslink.api import Pacslink, Quirks
+from pacslink.cli.common import get_state, validated, wait_until_stopped
 from pacslink.models import RemoteAE
 
 app = typer.Typer(help="A sample PACS: Query/Retrieve SCP over a folder.", no_args_is_help=True)
@@ -88,13 +86,8 @@ def serve(
         targets = ", ".join(ae.address for ae in pacs.remote_aes()) or "none (add --destination)"
         state.stderr.print(f"Sample PACS {aet} on {bind}:{server.port}; C-MOVE destinations: "
                            f"{targets}. Press Ctrl+C to stop.")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
         try:
-            await stop.wait()
+            await wait_until_stopped()
         finally:
             await server.close()
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from io import BytesIO
-from typing import BinaryIO, cast
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from pydicom import Dataset
 from pydicom.filereader import read_dataset
@@ -171,6 +171,19 @@ class QueryRetrieveSCP(StorageSCP):
 
         return await asyncio.to_thread(read)
 
+    async def _locate(self, message: Message) -> list[LocatedInstance] | QRResponse:
+        """The instances a C-MOVE/C-GET asks for, or the final response refusing it."""
+        try:
+            level, model, identifier = self._request(message)
+            instances = await asyncio.to_thread(self.locate, level, model, identifier)
+        except (QueryError, ValueError) as exc:
+            return QRResponse(S.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, error_comment=str(exc)[:64])
+        except StoreError as exc:
+            return QRResponse(S.UNABLE_TO_PROCESS, error_comment=str(exc)[:64])
+        if self.quirks.success_all_failed:
+            return QRResponse(S.SUCCESS, completed=0, failed=len(instances), warning=0)
+        return instances
+
     # --- C-FIND -----------------------------------------------------------------------
 
     async def on_c_find(
@@ -216,18 +229,11 @@ class QueryRetrieveSCP(StorageSCP):
             yield QRResponse(S.MOVE_DESTINATION_UNKNOWN, error_comment=(
                 f"move destination {message.command.MoveDestination!r} is not in this AE's table"))
             return
-        try:
-            level, model, identifier = self._request(message)
-            instances = await asyncio.to_thread(self.locate, level, model, identifier)
-        except (QueryError, ValueError) as exc:
-            yield QRResponse(S.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, error_comment=str(exc)[:64])
+        located = await self._locate(message)
+        if isinstance(located, QRResponse):
+            yield located
             return
-        except StoreError as exc:
-            yield QRResponse(S.UNABLE_TO_PROCESS, error_comment=str(exc)[:64])
-            return
-        if self.quirks.success_all_failed:
-            yield QRResponse(S.SUCCESS, completed=0, failed=len(instances), warning=0)
-            return
+        instances = located
         files = await self._files(instances)
         if self.quirks.unsolicited:
             files += await self._files(await asyncio.to_thread(self._extra, instances))
@@ -278,18 +284,11 @@ class QueryRetrieveSCP(StorageSCP):
     async def on_c_get(
         self, assoc: Association, message: Message, cancelled: asyncio.Event, sub: SubOperations
     ) -> AsyncIterator[QRResponse]:
-        try:
-            level, model, identifier = self._request(message)
-            instances = await asyncio.to_thread(self.locate, level, model, identifier)
-        except (QueryError, ValueError) as exc:
-            yield QRResponse(S.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, error_comment=str(exc)[:64])
+        located = await self._locate(message)
+        if isinstance(located, QRResponse):
+            yield located
             return
-        except StoreError as exc:
-            yield QRResponse(S.UNABLE_TO_PROCESS, error_comment=str(exc)[:64])
-            return
-        if self.quirks.success_all_failed:
-            yield QRResponse(S.SUCCESS, completed=0, failed=len(instances), warning=0)
-            return
+        instances = located
         files = await self._files(instances)
         counters = _Counters(len(files))
         for info in files:

@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from pydicom import Dataset
@@ -280,9 +281,8 @@ class Retriever:
     ) -> str:
         """C-MOVE to ourselves; returns a reason to fall back to C-GET, or ``""``."""
         report.method = "move"
-        tracker = self.registry.begin(ae.ae_title, set(report.expected))
         contexts = build_contexts([(_MOVE[QueryModel.STUDY_ROOT], SYNTAXES)])
-        try:
+        with self._tracked(ae, report) as tracker:
             async with await associate(ae.host, ae.port, self.local, ae.ae_title, contexts) as assoc:
                 ctx = assoc.context_for(_MOVE[QueryModel.STUDY_ROOT])
                 for _level, identifier in self._identifiers(target, report):
@@ -301,6 +301,14 @@ class Retriever:
                         return f"C-MOVE failed with nothing received ({report.error})"
                     if report.error:
                         break
+        return ""
+
+    @contextlib.contextmanager
+    def _tracked(self, ae: RemoteAE, report: RetrieveReport) -> Iterator[Tracker]:
+        """Register a retrieve's tracker; network failures become the report's error."""
+        tracker = self.registry.begin(ae.ae_title, set(report.expected))
+        try:
+            yield tracker
         except AssociationRejected as exc:
             report.error = f"association rejected: {exc.rj.describe().split(': ', 1)[-1]}"
         except NetworkError as exc:
@@ -310,7 +318,6 @@ class Retriever:
             report.arrived |= tracker.arrived
             report.failed.update(tracker.failed)
             report.unsolicited |= tracker.extra
-        return ""
 
     async def _follow(self, op: QROperation, tracker: Tracker, report: RetrieveReport,
                       progress: ProgressCallback | None, watch: bool) -> QRResponse | None:
@@ -349,16 +356,15 @@ class Retriever:
         wanted: list[tuple[str, tuple[str, ...]]] = [(_GET[QueryModel.STUDY_ROOT], SYNTAXES)]
         wanted += [(uid, tuple(accepted.get(uid, SYNTAXES))) for uid in classes][:126]
         roles = [P.SCPSCURoleSelection(uid, True, True) for uid, _ in wanted[1:]]
-        tracker = self.registry.begin(ae.ae_title, set(report.expected))
-        # C-GET sub-operations are ours by construction: record them on this tracker.
-        storage = StorageSCP(self.storage.local, self.storage.open_instance, tracker.record)
         assoc: Association | None = None
+        with self._tracked(ae, report) as tracker:
+            # C-GET sub-operations are ours by construction: record them on this tracker.
+            storage = StorageSCP(self.storage.local, self.storage.open_instance, tracker.record)
 
-        async def on_store(message: Message) -> int | tuple[int, str]:
-            assert assoc is not None
-            return await storage.on_c_store(assoc, message)
+            async def on_store(message: Message) -> int | tuple[int, str]:
+                assert assoc is not None
+                return await storage.on_c_store(assoc, message)
 
-        try:
             assoc = await associate(ae.host, ae.port, self.local, ae.ae_title,
                                     build_contexts(wanted), roles=roles)
             async with assoc:
@@ -377,15 +383,6 @@ class Retriever:
                     self._record_final(report, final)
                     if report.error:
                         break
-        except AssociationRejected as exc:
-            report.error = f"association rejected: {exc.rj.describe().split(': ', 1)[-1]}"
-        except NetworkError as exc:
-            report.error = str(exc)
-        finally:
-            self.registry.end(tracker)
-            report.arrived |= tracker.arrived
-            report.failed.update(tracker.failed)
-            report.unsolicited |= tracker.extra
 
 
 __all__ = [
