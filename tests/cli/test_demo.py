@@ -37,11 +37,11 @@ def test_demo_walkthrough_retrieves_from_the_sample_pacs(tmp_path: Path) -> None
 
 
 def test_demo_keeps_running_for_find_and_retrieve(tmp_path: Path) -> None:
-    port, pacs_port = free_port(), free_port()
+    port, pacs_port, web_port = free_port(), free_port(), free_port()
     env = {**os.environ, "PACSLINK_PORT": str(port)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pacslink", "--home", str(tmp_path), "demo", "--quick",
-         "--pacs-port", str(pacs_port)],
+         "--pacs-port", str(pacs_port), "--port", str(web_port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     try:
         assert proc.stdout is not None
@@ -52,6 +52,12 @@ def test_demo_keeps_running_for_find_and_retrieve(tmp_path: Path) -> None:
             if "Press Ctrl+C" in line or time.monotonic() > deadline:
                 break
         assert any("Press Ctrl+C" in line for line in seen), "".join(seen)
+        url = f"http://127.0.0.1:{web_port}/"
+        assert any(url in line for line in seen), "".join(seen)
+        import urllib.request
+
+        with urllib.request.urlopen(url, timeout=10) as page:  # the search page
+            assert page.status == 200 and b"SAMPLEPACS" in page.read()
         runner = CliRunner()
         home = ["--home", str(tmp_path / "demo")]
         found = runner.invoke(app, [*home, "find", "--patient-id", "VET002", "--json"])

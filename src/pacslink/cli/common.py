@@ -335,3 +335,13 @@ async def wait_until_stopped() -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+def sigterm_as_sigint(signum: int, frame: object) -> None:
+    """SIGTERM (a service manager stopping us) ends like Ctrl+C: cleanly, exit code 0.
+
+    Raised as SIGINT, so asyncio.run cancels the main task and shuts down its worker
+    threads as for Ctrl+C (a KeyboardInterrupt raised here would skip that). Install it
+    around an asyncio.run that serves the web UI: uvicorn re-raises SIGTERM once stopped.
+    """
+    signal.raise_signal(signal.SIGINT)

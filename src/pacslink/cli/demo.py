@@ -5,13 +5,15 @@
 2. Starts the sample PACS (``SAMPLEPACS``, a Query/Retrieve SCP over those studies) and
    pacslink's own Storage SCP, each knowing the other.
 3. Walks through C-ECHO, a search by Patient ID, a retrieve, and the local store.
-4. Keeps both running until Ctrl+C (``--exit`` stops after the walkthrough).
+4. Serves the web UI (``--port``, default 8080) with both SCPs running until Ctrl+C
+   (``--exit`` stops after the walkthrough).
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +24,7 @@ from rich.text import Text
 
 from pacslink.aetitle import validate_port
 from pacslink.api import Pacslink, Query, QueryLevel, RetrieveProgress, RetrieveTarget
-from pacslink.cli.common import EXIT_FAILURE, CliState, get_state, validated, wait_until_stopped
+from pacslink.cli.common import EXIT_FAILURE, CliState, get_state, sigterm_as_sigint, validated
 from pacslink.cli.store_cmd import print_studies
 from pacslink.models import RemoteAE, RetrieveMethod
 from pacslink.samples import generate_demo_library
@@ -58,6 +60,7 @@ def _register(app: Pacslink, name: str, ae_title: str, port: int, description: s
 
 def demo(
     ctx: typer.Context,
+    port: Annotated[str, typer.Option("--port", help="Port of the web UI.")] = "8080",
     pacs_port: Annotated[str, typer.Option("--pacs-port", help="Port of the sample PACS.")] = "11113",
     exit_: Annotated[bool, typer.Option("--exit", help="Stop after the walkthrough.")] = False,
     quick: Annotated[bool, typer.Option("--quick", help="Smaller sample data (for tests).",
@@ -66,9 +69,10 @@ def demo(
     """Run pacslink against an embedded sample PACS: search, retrieve, store; no setup."""
     state = get_state(ctx)
     root = state.settings().home / "demo"
-    port = validated("--pacs-port", validate_port, pacs_port)
+    web_port = validated("--port", validate_port, port)
+    dicom_port = validated("--pacs-port", validate_port, pacs_port)
     samples = _samples(root / "samples", state, quick)
-    pacs = Pacslink.from_home(root / "pacs", flags={"ae_title": PACS_AET, "port": port,
+    pacs = Pacslink.from_home(root / "pacs", flags={"ae_title": PACS_AET, "port": dicom_port,
                                                       "min_free_mb": 1})
     with Progress(TextColumn("Loading the sample PACS"), BarColumn(), MofNCompleteColumn(),
                   console=state.stderr, disable=not state.stderr.is_terminal) as progress:
@@ -76,25 +80,41 @@ def demo(
         task = progress.add_task("load", total=len(files))
         pacs.import_paths(files, lambda _p, _w: progress.advance(task))
     client = Pacslink.from_home(root, flags={"min_free_mb": 1})
-    _register(client, PACS_AET, PACS_AET, port, "the demo's sample PACS")
+    _register(client, PACS_AET, PACS_AET, dicom_port, "the demo's sample PACS")
     _register(pacs, client.settings.ae_title, client.settings.ae_title, client.settings.port,
               "pacslink (demo)")
     state.stderr.print(f"Demo home: {root}")
-    ok = asyncio.run(_run(client, pacs, state, stay=not exit_))
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, sigterm_as_sigint)  # the web server re-raises it on exit
+    try:
+        ok = asyncio.run(_run(client, pacs, state, web_port=None if exit_ else web_port))
+    except KeyboardInterrupt:
+        ok = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     pacs.close()
     client.close()
     if not ok:
         raise typer.Exit(EXIT_FAILURE)
 
 
-async def _run(client: Pacslink, pacs: Pacslink, state: CliState, *, stay: bool) -> bool:
+async def _run(client: Pacslink, pacs: Pacslink, state: CliState, *, web_port: int | None) -> bool:
     pacs_server = await pacs.start_pacs()
     listener = await client.start_listener()
     try:
         ok = await _walkthrough(client, state)
-        if stay:
-            _next_steps(client, state)
-            await wait_until_stopped()
+        if web_port is not None:
+            from pacslink.web.app import run_web, url_of  # FastAPI only when serving
+
+            ready = asyncio.Event()
+            web = asyncio.create_task(run_web(client, "127.0.0.1", web_port, ready=ready,
+                                              listen=False))
+            waiter = asyncio.create_task(ready.wait())
+            await asyncio.wait({web, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if ready.is_set():
+                _next_steps(client, state, url_of("127.0.0.1", web_port))
+            await web
         return ok
     finally:
         await listener.close()
@@ -117,7 +137,8 @@ async def _walkthrough(client: Pacslink, state: CliState) -> bool:
                        f"  {m.get('StudyInstanceUID')}"))
     if not found.rows:
         return False
-    first = found.rows[0].match
+    # the smallest study here; the 100-slice CT is left for the browser
+    first = min(found.rows, key=lambda r: int(r.match.get("NumberOfStudyRelatedInstances") or 0)).match
     out.print(Text(f"4. pacslink retrieve {PACS_AET} --study {first.get('StudyInstanceUID')}"))
     progress = Progress(TextColumn("   retrieving"), BarColumn(),
                         MofNCompleteColumn(), console=state.stderr,
@@ -139,11 +160,13 @@ async def _walkthrough(client: Pacslink, state: CliState) -> bool:
     return report.complete and echo.ok
 
 
-def _next_steps(client: Pacslink, state: CliState) -> None:
+def _next_steps(client: Pacslink, state: CliState, url: str) -> None:
     prog = _program()
     home = client.settings.home
     state.stdout.print(Text(
-        "\nThe demo keeps running; in another terminal try:\n"
+        f"\nOpen {url} in a browser: search Patient ID VET001, open CT HEAD, press "
+        "\"Retrieve study\" and scroll through the slices.\n"
+        "The demo keeps running; in another terminal try:\n"
         f"  {prog} --home {home} find --patient-id VET002\n"
         f"  {prog} --home {home} retrieve --patient-id VET003\n"
         f"  {prog} --home {home} store list\n"

@@ -29,7 +29,7 @@ from typing import Annotated
 import typer
 
 from pacslink import __version__
-from pacslink.cli import ae, config_cmd, demo, listen, net, pacs, query, store_cmd
+from pacslink.cli import ae, config_cmd, demo, listen, net, pacs, query, serve, store_cmd
 from pacslink.cli.common import CliState, PacslinkGroup, report_error
 from pacslink.errors import PacslinkError
 
@@ -90,6 +90,7 @@ app.command("retrieve")(query.retrieve)
 app.add_typer(store_cmd.app, name="store")
 app.command("demo")(demo.demo)
 app.add_typer(pacs.app, name="pacs")
+app.command("serve")(serve.serve)
 # --------------------------------------------------------------------------------------
 
 
