@@ -84,3 +84,23 @@ def test_phantom_has_real_hounsfield_units(tmp_path: Path) -> None:
     assert hu.max() >= 800  # skull
     assert len({s.SOPInstanceUID for s in slices}) == 5
     assert [s.InstanceNumber for s in slices] == [1, 2, 3, 4, 5]
+
+
+def test_demo_says_which_port_option_to_change(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        runner = CliRunner()
+        result = runner.invoke(app, ["--home", str(tmp_path), "demo", "--exit", "--quick",
+                                     "--pacs-port", str(taken)],
+                               env={"PACSLINK_PORT": str(free_port())})
+        assert result.exit_code == 1
+        assert f"port {taken} is in use" in result.output and "--pacs-port" in result.output
+        result = runner.invoke(app, ["--home", str(tmp_path), "demo", "--exit", "--quick",
+                                     "--pacs-port", str(free_port())],
+                               env={"PACSLINK_PORT": str(taken)})
+        assert result.exit_code == 1
+        assert "PACSLINK_PORT" in result.output and "Traceback" not in result.output

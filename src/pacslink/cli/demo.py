@@ -26,6 +26,7 @@ from pacslink.aetitle import validate_port
 from pacslink.api import Pacslink, Query, QueryLevel, RetrieveProgress, RetrieveTarget
 from pacslink.cli.common import EXIT_FAILURE, CliState, get_state, sigterm_as_sigint, validated
 from pacslink.cli.store_cmd import print_studies
+from pacslink.errors import PacslinkError
 from pacslink.models import RemoteAE, RetrieveMethod
 from pacslink.samples import generate_demo_library
 
@@ -99,8 +100,20 @@ def demo(
 
 
 async def _run(client: Pacslink, pacs: Pacslink, state: CliState, *, web_port: int | None) -> bool:
-    pacs_server = await pacs.start_pacs()
-    listener = await client.start_listener()
+    try:
+        pacs_server = await pacs.start_pacs()
+    except PacslinkError as exc:
+        raise PacslinkError(f"the sample PACS cannot start: {exc}".replace(
+            "choose another with --port", "choose another with --pacs-port")) from exc
+    try:
+        listener = await client.start_listener()
+    except PacslinkError as exc:
+        await pacs_server.close()
+        raise PacslinkError(
+            f"pacslink's own receiver cannot start: {exc}".replace(
+                "choose another with --port",
+                f"set another DICOM port with PACSLINK_PORT=N or in {client.settings.config_file}"),
+        ) from exc
     try:
         ok = await _walkthrough(client, state)
         if web_port is not None:
