@@ -134,17 +134,25 @@ class DicomServer:
         (transient, service-provider presentation, "local limit exceeded").
     ssl : ssl.SSLContext, optional
         DICOM TLS (PS3.15 B.1) when given.
+    max_pending, max_pending_per_source : int
+        Connections that have not finished associating, in all and per source address.
+        Past either cap the *oldest* such connection is closed, so idle or drip-feeding
+        connections cannot crowd out a peer that associates promptly.
     """
 
     def __init__(
         self, provider: ServiceProvider, *, max_associations: int = 50,
-        ssl: _ssl.SSLContext | None = None,
+        ssl: _ssl.SSLContext | None = None, max_pending: int = 64,
+        max_pending_per_source: int = 16,
     ) -> None:
         self.provider = provider
         self.local = provider.local
         self.max_associations = max_associations
+        self.max_pending = max_pending
+        self.max_pending_per_source = max_pending_per_source
         self.ssl = ssl
         self.active: set[asyncio.Task[None]] = set()
+        self._pending: dict[asyncio.Task[None], str] = {}  # insertion order = age
         self._associated = 0
         self._server: asyncio.Server | None = None
 
@@ -198,6 +206,7 @@ class DicomServer:
         assert task is not None
         self.active.add(task)
         assoc = Association(reader, writer, local=self.local, is_requestor=False)
+        self._admit(task, assoc.peer_address[0])
         try:
             await self._run(assoc)
         except NetworkError as exc:
@@ -211,16 +220,39 @@ class DicomServer:
             await assoc.abort()
         finally:
             self.active.discard(task)
+            self._pending.pop(task, None)
             await assoc.close()
+
+    def _admit(self, task: asyncio.Task[None], host: str) -> None:
+        """Track a connection until it associates; close the oldest beyond the caps."""
+        self._pending[task] = host
+        same_source = [t for t, h in self._pending.items() if h == host]
+        victim: asyncio.Task[None] | None = None
+        if len(same_source) > self.max_pending_per_source:
+            victim = same_source[0]
+        elif len(self._pending) > self.max_pending:
+            victim = next(iter(self._pending))
+        if victim is not None and victim is not task:
+            self._pending.pop(victim, None)
+            log.warning("too many connections from %s that have not associated; closing the oldest",
+                        host if victim in same_source else "all sources")
+            victim.cancel()
 
     async def _run(self, assoc: Association) -> None:
         limits = self.local.limits
         assoc.fsm.state = "Sta2"
         try:
-            pdu_type, body = await assoc.read_pdu(limits.acse_timeout)
-        except NetworkTimeout:
+            # ARTIM (PS3.8 9.1.5) as an absolute deadline for the whole A-ASSOCIATE-RQ, so
+            # a request drip-fed a byte at a time cannot keep the connection open
+            async with asyncio.timeout(limits.acse_timeout):
+                pdu_type, body = await assoc.read_pdu(limits.acse_timeout)
+        except (NetworkTimeout, TimeoutError):
             log.info("no A-ASSOCIATE-RQ from %s:%s within the ARTIM timeout", *assoc.peer_address)
             return
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                self._pending.pop(task, None)
         rq = P.AssociateRQ.decode(body)
         assoc.rq = rq
         rj = check_request(rq) or self.provider.check_association(rq, assoc.peer_address)

@@ -231,6 +231,9 @@ def make_dirs_durable(base: Path, relative: PurePosixPath) -> Path:
     current = base
     for part in relative.parts:
         parent, current = current, current / part
+        if current.is_symlink():
+            raise StoreError(f"refusing to store through the symbolic link {current}; "
+                             "the store must contain only real directories")
         if not current.is_dir():
             os.makedirs(current, exist_ok=True)
             fsync_dir(parent)
