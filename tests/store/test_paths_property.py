@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -48,8 +49,9 @@ def test_every_file_written_is_under_the_store(tmp_path: Path, uid: str, calling
         real = path.resolve()
         assert real == tmp_path.resolve() / "index.sqlite" or real.parent == tmp_path.resolve() \
             or resolved_root in real.parents or real == resolved_root, real
-        if real.is_file() and resolved_root in real.parents:
-            assert uid not in real.name or uid in ("x", "."), real  # names are generated
+        if real.is_file() and resolved_root in real.parents:  # names pacslink generated
+            assert re.fullmatch(r"[0-9a-f]{32}\.(dcm|part)", real.name), real
+            assert re.fullmatch(r"objects/[0-9a-f]{2}|tmp", str(real.parent.relative_to(resolved_root))), real
     store.index.close()
 
 
