@@ -19,13 +19,19 @@ hostile = st.one_of(
 )
 
 
+def _files(tmp_path: Path) -> set[Path]:
+    """Everything under this test's directory, and the entries next to it (where a
+    ``../x`` would land), without walking other tests' directories."""
+    return set(tmp_path.rglob("*")) | set(tmp_path.parent.iterdir())
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(uid=hostile, calling_ae=hostile, patient_id=hostile)
 def test_every_file_written_is_under_the_store(tmp_path: Path, uid: str, calling_ae: str,
                                                patient_id: str) -> None:
     root = tmp_path / "store"
     store = Store(root, Index(f"sqlite:///{tmp_path / 'index.sqlite'}"), min_free_bytes=0)
-    before = set(tmp_path.parent.rglob("*"))
+    before = _files(tmp_path)
     try:
         ds = make_ct(sop_instance_uid="1.2.3", rows=2, columns=2)
         try:
@@ -43,7 +49,7 @@ def test_every_file_written_is_under_the_store(tmp_path: Path, uid: str, calling
         incoming.commit()
     except StoreError:
         pass  # refused with a DIMSE status: fine, nothing may be left either
-    created = set(tmp_path.parent.rglob("*")) - before
+    created = _files(tmp_path) - before
     resolved_root = root.resolve()
     for path in created:
         real = path.resolve()
