@@ -294,7 +294,8 @@ def test_overridden_file_value_is_still_validated(tmp_path: Path) -> None:
             "[settings]\nprot = 1\n",
             (
                 "[settings] unknown key 'prot' (did you mean 'port'?); allowed keys: ae_title, port, "
-                "bind, max_associations, max_pdu_length, db_url, store_dir, min_free_mb, duplicates, "
+                "bind, max_associations, max_pending, max_pending_per_source, max_pdu_length, "
+                "db_url, store_dir, min_free_mb, max_instance_mb, duplicates, "
                 "connect_timeout, acse_timeout, dimse_timeout, network_timeout, "
                 "query_timeout, max_results, move_timeout, log_level"
             ),

@@ -187,6 +187,7 @@ class Pacslink:
             self._store = Store(
                 self.settings.store_dir, self._index,
                 min_free_bytes=self.settings.min_free_mb * 1_000_000,
+                max_instance_bytes=self.settings.max_instance_mb * 1_000_000,
                 duplicate_policy=self.settings.duplicates,
             )
         return self._store
@@ -259,7 +260,10 @@ class Pacslink:
         return self._listener is not None and self._listener.serving
 
     async def _serve(self, provider: StorageSCP, port: int | None, bind: str | None) -> DicomServer:
-        server = DicomServer(provider, max_associations=self.settings.max_associations)
+        s = self.settings
+        server = DicomServer(provider, max_associations=s.max_associations,
+                             max_pending=s.max_pending,
+                             max_pending_per_source=s.max_pending_per_source)
         host = bind or self.settings.bind
         number = self.settings.port if port is None else port
         try:

@@ -180,6 +180,10 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("port", validate_port, "TCP port the Storage/Verification SCP listens on."),
     Setting("bind", validate_host, "Address the SCP listens on; 0.0.0.0 for every interface."),
     Setting("max_associations", _integer(1, 100_000), "Simultaneous associations accepted."),
+    Setting("max_pending", _integer(1, 100_000),
+            "Connections not yet associated; past it the oldest is closed."),
+    Setting("max_pending_per_source", _integer(1, 100_000),
+            "The same, per source address."),
     Setting(
         "max_pdu_length",
         _integer(4096, 16 * 1024 * 1024),
@@ -188,6 +192,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("db_url", _db_url, "SQLAlchemy URL of the index; default SQLite in the home."),
     Setting("store_dir", _path, "Directory of received files; default <home>/store."),
     Setting("min_free_mb", _integer(0, 10**9), "Refuse to store below this free space (MB)."),
+    Setting("max_instance_mb", _integer(0, 10**7), "Largest instance accepted, in MB (0: no limit)."),
     Setting("duplicates", _duplicates, "A SOP Instance UID already stored: keep or overwrite."),
     Setting("connect_timeout", _seconds, "Seconds to wait for a TCP connection."),
     Setting("acse_timeout", _seconds, "Seconds to wait for association accept/release."),
@@ -255,6 +260,11 @@ class Settings:
         (default ``<home>/store``).
     min_free_mb : int
         Free disk space floor in MB; below it C-STORE answers 0xA700.
+    max_instance_mb : int
+        Largest instance accepted in MB (0: no limit); a larger one gets 0xA700.
+    max_pending, max_pending_per_source : int
+        Connections that have not associated yet, in all and per source address; past
+        either, the oldest is closed.
     duplicates : DuplicatePolicy
         What to do with a SOP Instance UID already stored.
     connect_timeout, acse_timeout, dimse_timeout, network_timeout : float
@@ -271,10 +281,13 @@ class Settings:
     port: int = 11112
     bind: str = "127.0.0.1"
     max_associations: int = 50
+    max_pending: int = 64
+    max_pending_per_source: int = 16
     max_pdu_length: int = 262144
     db_url: str = field(default="", repr=False)  # may hold a password
     store_dir: Path = _DERIVED_PATH
     min_free_mb: int = 200
+    max_instance_mb: int = 4096
     duplicates: DuplicatePolicy = DuplicatePolicy.KEEP
     connect_timeout: float = 10.0
     acse_timeout: float = 30.0

@@ -12,6 +12,7 @@ them into one line and an exit code; the web UI into JSON or HTML.
     ├── QueryError               Q/R identifier invalid, or a received one unreadable
     ├── StoreError               local store / index problem
     │   ├── StoreFullError       disk full or below the free-space floor   -> 0xA700
+    │   │   └── InstanceTooLargeError  larger than max_instance_mb          -> 0xA700
     │   ├── DatasetMismatchError data set UIDs differ from the command     -> 0xA900
     │   └── DatasetParseError    received data set cannot be parsed        -> 0xC000
     └── NetworkError             anything on the wire (defined in pacslink.dicomnet.errors)
@@ -44,6 +45,10 @@ class StoreFullError(StoreError):
     """No room: the disk is full or free space is below the configured floor."""
 
 
+class InstanceTooLargeError(StoreFullError):
+    """The instance is larger than the configured ``max_instance_mb``."""
+
+
 class DatasetMismatchError(StoreError):
     """The data set's SOP Class/Instance UID differs from the C-STORE command's."""
 
@@ -57,6 +62,7 @@ __all__ = [
     "ConfigError",
     "DatasetMismatchError",
     "DatasetParseError",
+    "InstanceTooLargeError",
     "PacslinkError",
     "QueryError",
     "StoreError",

@@ -499,3 +499,21 @@ async def test_success_is_sent_only_after_the_row_exists(app: Pacslink) -> None:
     assert len(seen) == 3
     assert all(event.status == 0 and has_row and on_disk for event, has_row, on_disk in seen)
     assert files_under(app.store.tmp_dir) == []
+
+
+async def test_instance_over_max_instance_mb_is_a700_then_smaller_ones_store(tmp_path: Path) -> None:
+    app = make_app(tmp_path, max_instance_mb=1)
+    srv = await app.start_listener()
+    try:
+        big = make_ct(rows=1024, columns=1024)  # 2 MB of pixels
+        rsp = await store_ds(srv.port, big)
+        assert rsp.Status == 0xA700
+        assert "max_instance_mb=1" in (rsp.ErrorComment or "")
+        assert files_under(app.settings.store_dir / "tmp") == []
+        assert app.index.get_instance(big.SOPInstanceUID) is None
+        small = make_ct(rows=64, columns=64)
+        assert (await store_ds(srv.port, small)).Status == 0x0000
+        await echo_ok(srv.port)
+    finally:
+        await srv.close()
+        app.close()

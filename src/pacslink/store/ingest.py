@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
-from pacslink.errors import DatasetMismatchError, StoreError
+from pacslink.errors import DatasetMismatchError, InstanceTooLargeError, StoreError
 from pacslink.models import DuplicatePolicy, IngestResult, StoredInstance
 from pacslink.store import paths
 from pacslink.store.index import Index
@@ -69,6 +69,9 @@ class Store:
         replace it.
     max_inflated_bytes : int
         The most a Deflated Explicit VR Little Endian data set may inflate to.
+    max_instance_bytes : int
+        The largest instance accepted (file meta included); 0 means no limit. A larger
+        one is cut off as it streams in, with nothing kept.
 
     Notes
     -----
@@ -84,8 +87,10 @@ class Store:
         min_free_bytes: int = 200 * 2**20,
         duplicate_policy: DuplicatePolicy = DuplicatePolicy.KEEP,
         max_inflated_bytes: int = 4 * 2**30,
+        max_instance_bytes: int = 0,
     ) -> None:
         self.root = Path(root).resolve()
+        self.max_instance_bytes = max_instance_bytes
         self.index = index
         self.min_free_bytes = min_free_bytes
         self.duplicate_policy = DuplicatePolicy(duplicate_policy)
@@ -282,6 +287,11 @@ class IncomingFile:
         self._sha256.update(data)
         length = len(data) if not isinstance(data, memoryview) else data.nbytes
         self.size += length
+        limit = self.store.max_instance_bytes
+        if limit and self.size > limit:
+            raise self._fail(InstanceTooLargeError(
+                f"instance larger than max_instance_mb={limit // 1_000_000} MB; "
+                "raise max_instance_mb / PACSLINK_MAX_INSTANCE_MB to accept it")) from None
         self._unchecked += length
         if self._unchecked >= CHECK_FREE_EVERY:
             self._unchecked = 0
