@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint typecheck clean
+.PHONY: test demo bench soak lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ typecheck: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/pacslink demo
+
+soak: $(STAMP)
+	PACSLINK_SOAK=full $(BIN)/python -m pytest -q -s -p no:warnings tests/soak
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
