@@ -392,10 +392,8 @@ class Pacslink:
                 task.cancel()
 
     async def _present(self, uids: Iterable[str]) -> set[str]:
-        index = self.index
         wanted = list(uids)
-        return await asyncio.to_thread(
-            lambda: {uid for uid in wanted if index.get_instance(uid) is not None})
+        return await asyncio.to_thread(self.index.present, wanted)
 
     @contextlib.asynccontextmanager
     async def receiving(self) -> AsyncIterator[Retriever]:

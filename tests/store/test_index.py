@@ -265,3 +265,12 @@ def test_column_map_for_query_matching() -> None:
     assert column_for("StudyDate") is study.c.study_date
     with pytest.raises(KeyError):
         column_for("PixelData")
+
+
+def test_present_answers_for_many_uids_at_once(idx: Index) -> None:
+    held = [f"1.2.77.{i}" for i in range(3)]
+    for uid in held:
+        assert idx.add_instance(record(sop_instance_uid=uid))
+    asked = [f"1.2.77.{i}" for i in range(1200)] + held  # several IN chunks, duplicates
+    assert idx.present(asked) == set(held)
+    assert idx.present([]) == set()

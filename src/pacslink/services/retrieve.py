@@ -324,6 +324,8 @@ class Retriever:
         """Iterate C-MOVE responses; in auto mode give up when nothing happens for move_timeout."""
         responses = op.__aiter__()
         final: QRResponse | None = None
+        loop = asyncio.get_running_loop()
+        polled = -1.0
         while True:
             try:
                 async with asyncio.timeout(self.move_timeout if watch else None):
@@ -338,7 +340,11 @@ class Retriever:
                 return None
             if response.pending and (response.completed or tracker.arrived):
                 watch = False
-            if not self.own_scp_in_process and report.expected:
+            now = loop.time()
+            if not self.own_scp_in_process and report.expected and (
+                    not response.pending or now - polled >= 0.5):
+                # another process receives: read its arrivals from the store, not per response
+                polled = now
                 tracker.arrived |= await self.present(report.expected)
             if progress is not None:
                 progress(RetrieveProgress("move", len(report.expected) or None, len(tracker.arrived),

@@ -15,7 +15,7 @@ parameters can carry patient data, which default logs must not.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -357,6 +357,19 @@ class Index:
                 query.instance_select().where(instance.c.sop_instance_uid == sop_instance_uid)
             ).first()
         return None if row is None else self._to_instance(row)
+
+    def present(self, sop_instance_uids: Iterable[str]) -> set[str]:
+        """The SOP Instance UIDs among ``sop_instance_uids`` that the index holds."""
+        wanted = list(dict.fromkeys(sop_instance_uids))
+        found: set[str] = set()
+        with self._transaction("reading instances", write=False) as conn:
+            for start in range(0, len(wanted), 500):  # bound the size of one IN (...)
+                chunk = wanted[start : start + 500]
+                found.update(conn.execute(
+                    sa.select(instance.c.sop_instance_uid)
+                    .where(instance.c.sop_instance_uid.in_(chunk))
+                ).scalars())
+        return found
 
     def iter_instances(self) -> Iterator[StoredInstance]:
         """Yield every indexed instance, in insertion order, a page at a time.
