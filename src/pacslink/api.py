@@ -234,6 +234,7 @@ class Pacslink:
     async def start_listener(
         self, on_stored: Callable[[StoredEvent], None] | None = None,
         *, port: int | None = None, bind: str | None = None,
+        port_hint: str = "choose another with --port",
     ) -> DicomServer:
         """Start the Storage + Verification SCP; stop it with ``await server.close()``.
 
@@ -251,7 +252,7 @@ class Pacslink:
                 on_stored(event)
 
         provider = StorageSCP(self.local_ae(), store.begin, observe)
-        server = await self._serve(provider, port, bind)
+        server = await self._serve(provider, port, bind, port_hint)
         if not self._listening():
             self._listener = server  # retrieves of this process receive through it
         return server
@@ -259,7 +260,10 @@ class Pacslink:
     def _listening(self) -> bool:
         return self._listener is not None and self._listener.serving
 
-    async def _serve(self, provider: StorageSCP, port: int | None, bind: str | None) -> DicomServer:
+    async def _serve(
+        self, provider: StorageSCP, port: int | None, bind: str | None, port_hint: str,
+    ) -> DicomServer:
+        """Start ``provider``; a busy port's message ends with ``port_hint`` (how to change it)."""
         s = self.settings
         server = DicomServer(provider, max_associations=s.max_associations,
                              max_pending=s.max_pending,
@@ -273,7 +277,7 @@ class Pacslink:
                 message = f"cannot bind to '{host}': no such local address; check --bind"
             elif exc.errno == errno.EADDRINUSE:
                 message = (f"port {number} is in use (is another pacslink or DICOM server "
-                           "running?); choose another with --port")
+                           f"running?); {port_hint}")
             elif exc.errno == errno.EACCES:
                 message = f"port {number} needs privileges; use a port above 1023"
             else:
@@ -286,6 +290,7 @@ class Pacslink:
 
     async def start_pacs(
         self, quirks: Quirks | None = None, *, port: int | None = None, bind: str | None = None,
+        port_hint: str = "choose another with --port",
     ) -> DicomServer:
         """Serve this home's store as a Query/Retrieve SCP (the sample PACS).
 
@@ -309,7 +314,7 @@ class Pacslink:
         provider = QueryRetrieveSCP(self.local_ae(), store.begin, find=find, locate=locate,
                                     destinations=destination, quirks=quirks,
                                     on_stored=self.retrieves.on_stored)
-        return await self._serve(provider, port, bind)
+        return await self._serve(provider, port, bind, port_hint)
 
     def import_paths(
         self, paths: Iterable[Path], progress: Callable[[str, str], None] | None = None,

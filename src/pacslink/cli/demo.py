@@ -101,19 +101,15 @@ def demo(
 
 async def _run(client: Pacslink, pacs: Pacslink, state: CliState, *, web_port: int | None) -> bool:
     try:
-        pacs_server = await pacs.start_pacs()
+        pacs_server = await pacs.start_pacs(port_hint="choose another with --pacs-port")
     except PacslinkError as exc:
-        raise PacslinkError(f"the sample PACS cannot start: {exc}".replace(
-            "choose another with --port", "choose another with --pacs-port")) from exc
+        raise PacslinkError(f"the sample PACS cannot start: {exc}") from exc
     try:
-        listener = await client.start_listener()
+        listener = await client.start_listener(port_hint=(
+            f"set another DICOM port with PACSLINK_PORT=N or in {client.settings.config_file}"))
     except PacslinkError as exc:
         await pacs_server.close()
-        raise PacslinkError(
-            f"pacslink's own receiver cannot start: {exc}".replace(
-                "choose another with --port",
-                f"set another DICOM port with PACSLINK_PORT=N or in {client.settings.config_file}"),
-        ) from exc
+        raise PacslinkError(f"pacslink's own receiver cannot start: {exc}") from exc
     try:
         ok = await _walkthrough(client, state)
         if web_port is not None:
