@@ -10,7 +10,6 @@ its own row with the DIMSE status. Paths and UIDs are never cut (see
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -35,7 +34,6 @@ from pacslink.cli.common import (
 )
 
 #: Shorter than the 128-byte preamble plus ``DICM``: cannot be a DICOM Part 10 file.
-_PART10_MIN_SIZE = 132
 
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document for scripts.")]
 
@@ -122,8 +120,7 @@ def send(
     with state.stderr.status("Reading files..."):
         scan = scan_paths(paths)
     for skipped in scan.skipped:
-        reason = _skip_reason(skipped.path, skipped.reason)
-        state.stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped.path}: {reason}"))
+        state.stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped.path}: {skipped.reason}"))
     if not scan.files:
         print_error(state.stderr, "nothing to send: no DICOM Part 10 files found")
         raise typer.Exit(EXIT_FAILURE)
@@ -146,16 +143,6 @@ def send(
     _report_send(state.stdout, ae.name, outcomes, len(scan.skipped), json_)
     if any(o.category == "Failure" for o in outcomes):
         raise typer.Exit(EXIT_FAILURE)
-
-
-def _skip_reason(path: str, reason: str) -> str:
-    """Why a file was skipped; an empty or tiny file is simply too short to be DICOM."""
-    try:
-        if os.path.getsize(path) < _PART10_MIN_SIZE:
-            return "not a DICOM file (too short)"
-    except OSError:
-        pass
-    return reason
 
 
 def _report_send(

@@ -47,7 +47,9 @@ def read_part10_info(path: Path) -> Part10Info:
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(132)
-        if len(head) < 132 or head[128:132] != b"DICM":
+        if len(head) < 132:
+            raise NotPart10Error("not a DICOM file (too short)")
+        if head[128:132] != b"DICM":
             raise NotPart10Error("not a DICOM Part 10 file (no 'DICM' after the 128-byte preamble)")
         values: dict[str, str] = {}
         pos = 132
