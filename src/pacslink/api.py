@@ -248,6 +248,8 @@ class Pacslink:
     ) -> DicomServer:
         """Start the Storage + Verification SCP; stop it with ``await server.close()``.
 
+        Calling AE titles are checked by :meth:`caller_policy`.
+
         Raises
         ------
         PacslinkError
@@ -307,7 +309,8 @@ class Pacslink:
 
         C-FIND matches over the index, C-MOVE sends to the AEs of this home's registry
         (matched by AE title; an unknown one gets 0xA801), C-GET answers on the same
-        association, and C-STOREs go into the store.
+        association, and C-STOREs go into the store. Calling AE titles are checked by
+        :meth:`caller_policy`, so the AEs that query it must be in this home's registry.
         """
         store, index = self.store, self.index
         limit = self.settings.max_results

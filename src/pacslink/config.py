@@ -180,6 +180,8 @@ class Setting:
             "store_dir": "<home>/store",
         }
         value = Settings.__dataclass_fields__[self.name].default
+        if isinstance(value, bool):
+            return str(value).lower()  # as TOML writes it
         return derived.get(self.name) or str(getattr(value, "value", value))
 
 

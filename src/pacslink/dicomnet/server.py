@@ -124,6 +124,11 @@ async def _unsupported() -> AsyncIterator[QRResponse]:
     yield QRResponse(S.SOP_CLASS_NOT_SUPPORTED)
 
 
+def _printable(title: str) -> str:
+    """A peer's AE title for a log line: control characters (a forged newline) as ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in title)
+
+
 def _status_fields(result: StatusResult) -> dict[str, object]:
     if isinstance(result, tuple):
         return {"Status": result[0], "ErrorComment": result[1][:64] or None}
@@ -269,8 +274,9 @@ class DicomServer:
             rejection = P.AssociateRJ(P.RJ_TRANSIENT, P.RJ_SOURCE_PRESENTATION, 2)
         if rejection is not None:
             rj, why = rejection if isinstance(rejection, tuple) else (rejection, "")
-            log.warning("rejected association from %s@%s:%s: %s%s", rq.calling_ae_title,
-                        *assoc.peer_address, rj.describe(), f"; {why}" if why else "")
+            log.warning("rejected association from %s@%s:%s: %s%s",
+                        _printable(rq.calling_ae_title), *assoc.peer_address, rj.describe(),
+                        f"; {why}" if why else "")
             await assoc.send_pdu(rj.encode(), "Evt8")
             self.provider.on_association(assoc, "rejected", rj.describe())
             return

@@ -23,6 +23,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import shlex
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -47,11 +48,11 @@ _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @dataclass(frozen=True)
 class Caller:
-    """An AE allowed to call us: its AE title, the host it should come from, and why."""
+    """An AE allowed to call us: its AE title, the host it should come from, and the
+    name of its registry entry (empty for the source of a running retrieve)."""
 
     ae_title: str
     host: str
-    origin: str  # "configured AE NAME" or "running retrieve"
     name: str = ""
 
 
@@ -135,10 +136,9 @@ class CallerPolicy:
         except PacslinkError as exc:
             configured, problem = (), f"the remote AEs cannot be read ({exc})"
             log.error("cannot check calling AE titles: %s", exc)
-        found = [Caller(ae.ae_title, ae.host, f"configured AE {ae.name}", ae.name)
-                 for ae in configured if ae.ae_title == ae_title]
-        found += [Caller(title, host, "running retrieve")
-                  for title, host in self.expected() if title == ae_title]
+        found = [Caller(ae.ae_title, ae.host, ae.name) for ae in configured
+                 if ae.ae_title == ae_title]
+        found += [Caller(title, host) for title, host in self.expected() if title == ae_title]
         return found, problem
 
     async def check(self, rq: P.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
@@ -153,37 +153,33 @@ class CallerPolicy:
         """
         title = rq.calling_ae_title.strip()
         address = peer[0]
+        shown = printable(title)
+        add = (f"`pacslink ae add NAME --aet {shlex.quote(shown)} --host {address} "
+               "--port PORT`")
         callers, problem = await self.callers(title)
         if not callers:
             if self.accept_unknown:
                 log.info("accepting unknown calling AE %s from %s (accept_unknown_callers)",
-                         title, address)
+                         shown, address)
                 return None
             if verification_only(rq):
                 log.info("accepting unknown calling AE %s from %s for Verification only",
-                         title, address)
+                         shown, address)
                 return None
-            why = (f"{title} is not a configured remote AE; add it with `pacslink ae add NAME "
-                   f"--aet {title} --host {address} --port PORT` or set "
+            why = (f"{shown} is not a configured remote AE; add it with {add} or set "
                    "accept_unknown_callers = true")
-            if problem:
-                why = f"{problem}; {why}"
-            return CALLING_AE_NOT_RECOGNIZED, why
+            return CALLING_AE_NOT_RECOGNIZED, f"{problem}; {why}" if problem else why
         if not self.check_host or verification_only(rq):
             return None
         peer_ip = _address(address)
-        unresolved: list[str] = []
-        for caller in callers:
-            allowed = await self.resolve(caller.host)
-            if not allowed:
-                unresolved.append(caller.host)
-            if peer_ip is not None and _matches(peer_ip, allowed):
-                return None
-        hosts = ", ".join(sorted({c.host for c in callers}))
+        hosts = sorted({c.host for c in callers})
+        resolved = await asyncio.gather(*(self.resolve(host) for host in hosts))
+        if peer_ip is not None and any(_matches(peer_ip, allowed) for allowed in resolved):
+            return None
+        unresolved = [host for host, allowed in zip(hosts, resolved) if not allowed]
         names = [c.name for c in callers if c.name]
-        fix = (f"`pacslink ae edit {names[0]} --host {address}`" if names
-               else "the host of the retrieve's AE")
-        why = (f"{title} is allowed from {hosts} only (check_caller_host = true)"
+        fix = f"`pacslink ae edit {names[0]} --host {address}`" if names else add
+        why = (f"{shown} is allowed from {', '.join(hosts)} only (check_caller_host = true)"
                + (f"; {', '.join(unresolved)} does not resolve" if unresolved else "")
                + f"; correct it with {fix} or set check_caller_host = false")
         return CALLING_AE_NOT_RECOGNIZED, why
@@ -206,6 +202,12 @@ async def resolve_host(host: str) -> set[_Address]:
     return {a for a in found if a is not None}
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters as ``?``: a peer's AE title goes into log lines,
+    and a newline in it must not forge one (AE VR excludes control characters, PS3.5 6.2)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _address(text: str) -> _Address | None:
     """An IP address (an IPv4-mapped IPv6 one as IPv4; any zone id dropped), or ``None``."""
     try:
@@ -226,6 +228,7 @@ __all__ = [
     "CachedRegistry",
     "Caller",
     "CallerPolicy",
+    "printable",
     "resolve_host",
     "verification_only",
 ]
