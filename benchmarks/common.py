@@ -15,7 +15,8 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from tests.peers import free_port, stop, wait_for_port
+from pacslink.aeregistry import AERegistry
+from tests.peers import allow_callers, free_port, stop, wait_for_port
 
 #: Debian's DCMTK stalls on delayed ACKs unless TCP_NODELAY is set in its environment.
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
@@ -48,6 +49,8 @@ def make_ct_series(folder: Path, count: int, size: int = 512) -> list[Path]:
 
 
 def pacslink_listener(home: Path, port: int) -> subprocess.Popen[bytes]:
+    """``pacslink listen`` on ``port``, accepting DCMTK storescu's calling AE title."""
+    allow_callers(AERegistry.for_home(home), "STORESCU")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pacslink", "--home", str(home), "listen", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

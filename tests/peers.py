@@ -22,6 +22,9 @@ from typing import NoReturn
 
 import pytest
 
+from pacslink.aeregistry import AERegistry
+from pacslink.models import RemoteAE
+
 #: Debian's DCMTK stalls on delayed ACKs without this (see README).
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 
@@ -30,6 +33,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def allow_callers(registry: AERegistry, *ae_titles: str, host: str = "127.0.0.1") -> None:
+    """Configure each of ``ae_titles`` as a remote AE of a test home (at ``host``).
+
+    pacslink's SCPs accept C-STORE and Q/R only from configured calling AE titles
+    (:mod:`pacslink.services.access`), so a test sending with DCMTK (``STORESCU``,
+    ``FINDSCU`` ...), pynetdicom or our own SCU registers its sender first. The port is
+    never dialled for an inbound caller.
+    """
+    known = {ae.ae_title for ae in registry.list()}
+    for title in ae_titles:
+        if title not in known:
+            registry.add(RemoteAE(title, title, host, 104, "test sender"))
 
 
 def in_ci() -> bool:

@@ -44,6 +44,7 @@ from pacslink.models import (
     StudySummary,
     VerifyReport,
 )
+from pacslink.services.access import CachedRegistry, CallerPolicy
 from pacslink.services.part10 import NotPart10Error, Part10Info, read_part10_info
 from pacslink.services.query import AEQueryResult, FederatedResult, MatchCallback, federated_find
 from pacslink.services.retrieve import (
@@ -149,6 +150,7 @@ class Pacslink:
         self._store: Store | None = None
         self.retrieves = RetrieveRegistry(settings.ae_title)
         self._listener: DicomServer | None = None
+        self._known_callers = CachedRegistry(self.registry.path, self.registry.list)
 
     @classmethod
     def from_home(
@@ -176,6 +178,14 @@ class Pacslink:
 
     def remote_aes(self) -> list[RemoteAE]:
         return self.registry.list()
+
+    def caller_policy(self) -> CallerPolicy:
+        """Who may associate with our SCPs: the configured remote AEs, the sources of
+        running retrieves, and the ``accept_unknown_callers`` / ``check_caller_host``
+        settings (see :mod:`pacslink.services.access`)."""
+        return CallerPolicy(self._known_callers, expected=self.retrieves.senders,
+                            accept_unknown=self.settings.accept_unknown_callers,
+                            check_host=self.settings.check_caller_host)
 
     # --- store ------------------------------------------------------------------------
 
@@ -238,6 +248,8 @@ class Pacslink:
     ) -> DicomServer:
         """Start the Storage + Verification SCP; stop it with ``await server.close()``.
 
+        Calling AE titles are checked by :meth:`caller_policy`.
+
         Raises
         ------
         PacslinkError
@@ -251,7 +263,8 @@ class Pacslink:
             if on_stored is not None:
                 on_stored(event)
 
-        provider = StorageSCP(self.local_ae(), store.begin, observe)
+        provider = StorageSCP(self.local_ae(), store.begin, observe,
+                              callers=self.caller_policy())
         server = await self._serve(provider, port, bind, port_hint)
         if not self._listening():
             self._listener = server  # retrieves of this process receive through it
@@ -296,7 +309,8 @@ class Pacslink:
 
         C-FIND matches over the index, C-MOVE sends to the AEs of this home's registry
         (matched by AE title; an unknown one gets 0xA801), C-GET answers on the same
-        association, and C-STOREs go into the store.
+        association, and C-STOREs go into the store. Calling AE titles are checked by
+        :meth:`caller_policy`, so the AEs that query it must be in this home's registry.
         """
         store, index = self.store, self.index
         limit = self.settings.max_results
@@ -313,7 +327,8 @@ class Pacslink:
 
         provider = QueryRetrieveSCP(self.local_ae(), store.begin, find=find, locate=locate,
                                     destinations=destination, quirks=quirks,
-                                    on_stored=self.retrieves.on_stored)
+                                    on_stored=self.retrieves.on_stored,
+                                    callers=self.caller_policy())
         return await self._serve(provider, port, bind, port_hint)
 
     def import_paths(

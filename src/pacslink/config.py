@@ -121,6 +121,18 @@ def _log_level(value: object) -> str:
     return value.strip().upper()
 
 
+_TRUE: Final = ("true", "yes", "on", "1")
+_FALSE: Final = ("false", "no", "off", "0")
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError(f"must be true or false, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Setting:
     """The description of one setting: the row of :data:`SETTINGS` that drives it all.
@@ -168,6 +180,8 @@ class Setting:
             "store_dir": "<home>/store",
         }
         value = Settings.__dataclass_fields__[self.name].default
+        if isinstance(value, bool):
+            return str(value).lower()  # as TOML writes it
         return derived.get(self.name) or str(getattr(value, "value", value))
 
 
@@ -201,6 +215,11 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("query_timeout", _seconds, "Seconds a remote AE may stay silent during a C-FIND."),
     Setting("max_results", _integer(1, 10_000_000), "Matches kept per AE; more are cancelled (C-CANCEL)."),
     Setting("move_timeout", _seconds, "Seconds of C-MOVE without any progress before retrieve = auto falls back to C-GET."),
+    Setting("accept_unknown_callers", _boolean,
+            "Accept C-STORE (and Q/R) from calling AE titles that are not configured remote "
+            "AEs; C-ECHO is always accepted."),
+    Setting("check_caller_host", _boolean,
+            "A configured calling AE title must come from the host configured for it."),
     Setting("log_level", _log_level, "CRITICAL, ERROR, WARNING, INFO or DEBUG.", flag="--verbose"),
 )
 
@@ -270,6 +289,14 @@ class Settings:
     connect_timeout, acse_timeout, dimse_timeout, network_timeout : float
         Seconds to wait for a TCP connection, for association accept/release, for a
         DIMSE response, and before an idle association is closed.
+    accept_unknown_callers : bool
+        Accept associations from calling AE titles that are not configured remote AEs
+        (or sources of a running retrieve). Off: such a caller may only propose
+        Verification; anything else is rejected (A-ASSOCIATE-RJ permanent, service-user,
+        reason 3, "calling-AE-title-not-recognized", PS3.8 Table 9-21).
+    check_caller_host : bool
+        A configured calling AE title is accepted only from the address its host
+        resolves to; from elsewhere it is rejected with the same reason 3.
     log_level : str
         ``CRITICAL``, ``ERROR``, ``WARNING``, ``INFO`` or ``DEBUG``.
     sources : Mapping of str to SettingSource
@@ -296,6 +323,8 @@ class Settings:
     query_timeout: float = 10.0
     max_results: int = 1000
     move_timeout: float = 30.0
+    accept_unknown_callers: bool = False
+    check_caller_host: bool = False
     log_level: str = "WARNING"
     sources: Mapping[str, SettingSource] = field(default_factory=dict, compare=False, repr=False)
 

@@ -23,10 +23,11 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 from typer.testing import CliRunner, Result
 
+from pacslink.aeregistry import AERegistry
 from pacslink.api import Pacslink
 from pacslink.cli.main import app
 from tests.factory import EXPLICIT_VR_LITTLE_ENDIAN, make_ct, make_dataset_bytes
-from tests.peers import free_port, wait_for_port
+from tests.peers import allow_callers, free_port, wait_for_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:The (PN component|value) length")
 
@@ -295,6 +296,7 @@ def start_listener(tmp_path: Path) -> Iterator[Callable[..., Listener]]:
 
     def start(**env: str) -> Listener:
         port = free_port()
+        allow_callers(AERegistry.for_home(tmp_path / "srv"), "PACSLINK")  # `send`'s AE title
         out, err = tmp_path / f"listen{port}.out", tmp_path / f"listen{port}.err"
         with open(out, "wb") as fo, open(err, "wb") as fe:
             proc = subprocess.Popen(

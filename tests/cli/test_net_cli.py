@@ -23,9 +23,10 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 from typer.testing import CliRunner, Result
 
+from pacslink.aeregistry import AERegistry
 from pacslink.cli.main import app
 from tests.factory import make_ct
-from tests.peers import DCMTK_ENV, dcmtk_server, free_port, require, wait_for_port
+from tests.peers import DCMTK_ENV, allow_callers, dcmtk_server, free_port, require, wait_for_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.filterwarnings("ignore:The (PN component|value) length")]
 
@@ -223,6 +224,7 @@ class Listener:
 def listener(tmp_path: Path) -> Iterator[Listener]:
     home = tmp_path / "home"
     port = free_port()
+    allow_callers(AERegistry.for_home(home), "STORESCU")
     out, err = tmp_path / "listen.out", tmp_path / "listen.err"
     with open(out, "wb") as fo, open(err, "wb") as fe:
         proc = subprocess.Popen(

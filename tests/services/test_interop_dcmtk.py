@@ -13,7 +13,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 from pacslink.api import Pacslink, scan_paths
 from pacslink.services.part10 import read_part10_info
 from tests.factory import make_ct
-from tests.peers import dcmtk_server, free_port, require, run_tool
+from tests.peers import allow_callers, dcmtk_server, free_port, require, run_tool
 
 pytestmark = pytest.mark.interop
 
@@ -41,8 +41,10 @@ def dataset_part(path: Path) -> bytes:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Pacslink:
-    return Pacslink.from_home(tmp_path / "home", flags={"port": free_port(), "min_free_mb": 1},
-                              environ={})
+    app = Pacslink.from_home(tmp_path / "home", flags={"port": free_port(), "min_free_mb": 1},
+                             environ={})
+    allow_callers(app.registry, "STORESCU", "DCMSEND")  # DCMTK's default calling AE titles
+    return app
 
 
 async def test_echoscu_and_storescu_into_pacslink(app: Pacslink, tmp_path: Path) -> None:

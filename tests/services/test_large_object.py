@@ -13,9 +13,10 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from pacslink.aeregistry import AERegistry
 from pacslink.api import Pacslink, run, scan_paths
 from pacslink.services.part10 import read_part10_info
-from tests.peers import free_port, stop, wait_for_port
+from tests.peers import allow_callers, free_port, stop, wait_for_port
 
 pytestmark = pytest.mark.slow
 SIZE = int(os.environ.get("PACSLINK_TEST_BIG_MB", "2048")) * 2**20
@@ -48,6 +49,7 @@ def test_two_gigabyte_object_with_flat_memory(tmp_path: Path) -> None:
     source = tmp_path / "big.dcm"
     uid = sparse_multiframe(source, SIZE)
     home, port = tmp_path / "home", free_port()
+    allow_callers(AERegistry.for_home(home), "PACSLINK")  # the sender's default AE title
     proc = subprocess.Popen([sys.executable, "-m", "pacslink", "--home", str(home), "listen",
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

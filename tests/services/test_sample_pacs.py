@@ -16,7 +16,7 @@ import pytest
 
 from pacslink.api import Pacslink, Query, QueryLevel, Quirks, RetrieveTarget
 from pacslink.models import RemoteAE, RetrieveMethod
-from tests.peers import dcmtk_server, free_port, run_tool
+from tests.peers import allow_callers, dcmtk_server, free_port, run_tool
 from tests.qr_peers import sample_studies
 
 pytestmark = pytest.mark.interop
@@ -35,6 +35,7 @@ def make_pacs(root: Path, samples: Samples, destinations: dict[str, int]) -> Pac
     assert counts["stored"] == len(samples[0])
     for aet, port in destinations.items():
         pacs.registry.add(RemoteAE(aet, aet, "127.0.0.1", port))
+    allow_callers(pacs.registry, "FINDSCU", "GETSCU", "STORESCU")  # DCMTK's default titles
     return pacs
 
 
@@ -248,7 +249,7 @@ def test_pacs_serve_command_with_findscu(tmp_path: Path, samples: Samples) -> No
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_for_port(port, proc, timeout=60)
-        out = subprocess.run(["findscu", "-S", "-aec", "SAMPLEPACS", "-k", "QueryRetrieveLevel=STUDY",
+        out = subprocess.run(["findscu", "-S", "-aet", "ELSEWHERE", "-aec", "SAMPLEPACS", "-k", "QueryRetrieveLevel=STUDY",
                               "-k", "PatientID=VET00*", "-k", "StudyInstanceUID", "127.0.0.1", str(port)],
                              capture_output=True, text=True, env=DCMTK_ENV, timeout=60)
     finally:

@@ -35,7 +35,7 @@ from pacslink.dicomnet.server import DicomServer
 from pacslink.errors import StoreError
 from pacslink.store import ingest as ingest_module
 from tests.factory import CT_IMAGE_STORAGE, EXPLICIT_VR_LITTLE_ENDIAN, make_ct, make_dataset_bytes
-from tests.peers import free_port
+from tests.peers import allow_callers, free_port
 
 VERIFICATION = "1.2.840.10008.1.1"
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
@@ -50,9 +50,11 @@ SCU = AEConfig("BADSCU", "2.25.999", "BADSCU_1", Limits(connect_timeout=5, acse_
 
 
 def make_app(tmp_path: Path, **flags: Any) -> Pacslink:
-    return Pacslink.from_home(
+    app = Pacslink.from_home(
         tmp_path / "home", flags={"port": free_port(), "min_free_mb": 1, **flags}, environ={}
     )
+    allow_callers(app.registry, SCU.ae_title, "PYNETDICOM")
+    return app
 
 
 @pytest.fixture

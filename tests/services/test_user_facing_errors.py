@@ -25,7 +25,7 @@ from pacslink.errors import PacslinkError, StoreFullError
 from pacslink.services.scp import status_for
 from pacslink.store.paths import check_free_space
 from tests.factory import CT_IMAGE_STORAGE, EXPLICIT_VR_LITTLE_ENDIAN, make_ct, make_dataset_bytes
-from tests.peers import free_port
+from tests.peers import allow_callers, free_port
 
 SCU = AEConfig("MODALITY1", "2.25.999", "MODALITY1_1", Limits(connect_timeout=5, acse_timeout=5,
                                                                network_timeout=10, dimse_timeout=10))
@@ -127,6 +127,7 @@ async def test_refusal_is_reported_once(
 ) -> None:
     """Below the floor: the observer gets the refusal, the log stays below WARNING."""
     app = Pacslink.from_home(tmp_path / "home", flags={"min_free_mb": 10**9}, environ={})
+    allow_callers(app.registry, SCU.ae_title)
     events: list[StoredEvent] = []
     server = await app.start_listener(events.append, bind="127.0.0.1", port=free_port())
     ds = make_ct()

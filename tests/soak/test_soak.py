@@ -15,7 +15,7 @@ from pacslink.api import Pacslink
 from pacslink.dicomnet.client import associate, c_echo, c_store
 from pacslink.dicomnet.negotiation import build_contexts
 from tests.factory import CT_IMAGE_STORAGE, EXPLICIT_VR_LITTLE_ENDIAN, make_ct, make_dataset_bytes
-from tests.peers import free_port
+from tests.peers import allow_callers, free_port
 
 FULL = os.environ.get("PACSLINK_SOAK") == "full"
 ASSOCIATIONS = 10_000 if FULL else 600
@@ -34,6 +34,7 @@ def resources() -> tuple[int, int, int]:
 async def test_short_associations_and_stores_leak_nothing(tmp_path: Path) -> None:
     app = Pacslink.from_home(tmp_path / "home", flags={"port": free_port(), "min_free_mb": 1},
                              environ={})
+    allow_callers(app.registry, app.settings.ae_title)  # it stores into itself
     server = await app.start_listener()
     local = app.local_ae()
     echo_contexts = build_contexts([(VERIFICATION, ["1.2.840.10008.1.2"])])

@@ -80,7 +80,9 @@ def show(
     table.add_column("Source", overflow="fold")
     for row in rows:
         origin = f" {row['origin']}" if row["origin"] else ""
-        table.add_row(Text(row["name"]), Text(str(row["value"])), Text(row["source"] + origin))
+        value = row["value"]
+        shown = str(value).lower() if isinstance(value, bool) else str(value)  # as in TOML
+        table.add_row(Text(row["name"]), Text(shown), Text(row["source"] + origin))
     state.stdout.print(table)
 
 

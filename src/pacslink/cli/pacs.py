@@ -1,4 +1,9 @@
-"""``pacslink pacs serve DIR``: a Query/Retrieve SCP over any folder of DICOM files."""
+"""``pacslink pacs serve DIR``: a Query/Retrieve SCP over any folder of DICOM files.
+
+Like ``pacslink listen`` it answers only calling AE titles it knows (its
+``--destination`` AEs, kept in ``DIR/.pacslink/pacslink.toml``), C-ECHO from anyone, and
+prints each rejected association as a ``warning:`` line on stderr.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from pacslink.aetitle import parse_ae_address, validate_port
 from pacslink.api import Pacslink, Quirks
-from pacslink.cli.common import get_state, validated, wait_until_stopped
+from pacslink.cli.common import configure_logging, get_state, validated, wait_until_stopped
 from pacslink.models import RemoteAE
 
 app = typer.Typer(help="A sample PACS: Query/Retrieve SCP over a folder.", no_args_is_help=True)
@@ -39,7 +44,12 @@ def serve(
     bind: Annotated[str, typer.Option("--bind", help="Address to listen on.")] = "127.0.0.1",
     destination: Annotated[list[str] | None, typer.Option(
         "--destination", metavar="AET@HOST:PORT",
-        help="A C-MOVE destination (repeatable); kept in DIR/.pacslink/pacslink.toml.")] = None,
+        help="A C-MOVE destination (repeatable); kept in DIR/.pacslink/pacslink.toml. "
+             "Destinations are also the AEs allowed to query and store.")] = None,
+    accept_unknown_callers: Annotated[bool, typer.Option(
+        "--accept-unknown-callers",
+        help="Answer any calling AE title, not only the configured ones. "
+             "[default: setting accept_unknown_callers]")] = False,
     slow: Annotated[float, typer.Option("--slow", help="Seconds before each C-FIND match.",
                                         rich_help_panel=QUIRKS)] = 0.0,
     success_all_failed: Annotated[bool, typer.Option(
@@ -64,7 +74,9 @@ def serve(
     state = get_state(ctx)
     number = validated("--port", validate_port, port)
     pacs = Pacslink.from_home(pacs_home(folder), flags={
-        "ae_title": aet, "port": number, "bind": bind, "min_free_mb": 1})
+        "ae_title": aet, "port": number, "bind": bind, "min_free_mb": 1,
+        "log_level": state.log_level, "accept_unknown_callers": accept_unknown_callers or None})
+    configure_logging(pacs.settings.log_level, state.stderr)
     for spec in destination or []:
         title, host, dport = validated("--destination", parse_ae_address, spec)
         existing = {ae.ae_title: ae for ae in pacs.remote_aes()}

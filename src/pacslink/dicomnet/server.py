@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 #: A handler's answer: a status, or a status with an Error Comment (PS3.7 C.4).
 StatusResult = int | tuple[int, str]
+#: An acceptance check's answer: ``None`` to go on, else the A-ASSOCIATE-RJ to send,
+#: optionally with a sentence for the log saying why and what to change.
+Rejection = P.AssociateRJ | tuple[P.AssociateRJ, str]
 
 
 class ServiceProvider:
@@ -62,11 +65,16 @@ class ServiceProvider:
     def __init__(self, local: AEConfig) -> None:
         self.local = local
 
-    def check_association(self, rq: P.AssociateRQ, peer: tuple[str, int]) -> P.AssociateRJ | None:
+    async def check_association(
+        self, rq: P.AssociateRQ, peer: tuple[str, int]
+    ) -> Rejection | None:
         """Accept or reject a request before contexts are looked at.
 
         The default accepts any calling AE and requires the called AE title to be ours
-        (PS3.8 Table 9-21: reason 7, "called-AE-title-not-recognized").
+        (PS3.8 Table 9-21: reason 7, "called-AE-title-not-recognized"). An override may
+        await (e.g. resolve host names) but should bound its waits: the requestor's ARTIM
+        timer runs until it gets an answer (PS3.8 9.1.5). Returning ``(rj, explanation)``
+        adds the explanation to the WARNING the server logs.
         """
         if rq.called_ae_title.strip() != self.local.ae_title.strip():
             return P.AssociateRJ(P.RJ_PERMANENT, P.RJ_SOURCE_USER, 7)
@@ -114,6 +122,11 @@ class ServiceProvider:
 
 async def _unsupported() -> AsyncIterator[QRResponse]:
     yield QRResponse(S.SOP_CLASS_NOT_SUPPORTED)
+
+
+def _printable(title: str) -> str:
+    """A peer's AE title for a log line: control characters (a forged newline) as ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in title)
 
 
 def _status_fields(result: StatusResult) -> dict[str, object]:
@@ -255,12 +268,15 @@ class DicomServer:
                 self._pending.pop(task, None)
         rq = P.AssociateRQ.decode(body)
         assoc.rq = rq
-        rj = check_request(rq) or self.provider.check_association(rq, assoc.peer_address)
-        if rj is None and self._associated >= self.max_associations:
-            rj = P.AssociateRJ(P.RJ_TRANSIENT, P.RJ_SOURCE_PRESENTATION, 2)
-        if rj is not None:
-            log.warning("rejected association from %s@%s:%s: %s", rq.calling_ae_title,
-                        *assoc.peer_address, rj.describe())
+        rejection = check_request(rq) or await self.provider.check_association(
+            rq, assoc.peer_address)
+        if rejection is None and self._associated >= self.max_associations:
+            rejection = P.AssociateRJ(P.RJ_TRANSIENT, P.RJ_SOURCE_PRESENTATION, 2)
+        if rejection is not None:
+            rj, why = rejection if isinstance(rejection, tuple) else (rejection, "")
+            log.warning("rejected association from %s@%s:%s: %s%s",
+                        _printable(rq.calling_ae_title), *assoc.peer_address, rj.describe(),
+                        f"; {why}" if why else "")
             await assoc.send_pdu(rj.encode(), "Evt8")
             self.provider.on_association(assoc, "rejected", rj.describe())
             return

@@ -38,6 +38,7 @@ from pacslink.dicomnet.suboperations import SubOperations
 from pacslink.errors import QueryError, StoreError
 from pacslink.identifiers import decode_identifier, encode_identifier
 from pacslink.models import QueryLevel, QueryModel, RemoteAE
+from pacslink.services.access import CallerPolicy
 from pacslink.services.part10 import NotPart10Error, Part10Info, read_part10_info
 from pacslink.services.scp import OpenInstance, StorageSCP, StoredEvent
 from pacslink.services.scu import FileOutcome, outcome_of, prepare, send_files
@@ -121,8 +122,9 @@ class QueryRetrieveSCP(StorageSCP):
         destinations: DestinationLookup,
         quirks: Quirks | None = None,
         on_stored: Callable[[StoredEvent], None] | None = None,
+        callers: CallerPolicy | None = None,
     ) -> None:
-        super().__init__(local, open_instance, on_stored)
+        super().__init__(local, open_instance, on_stored, callers=callers)
         self.find = find
         self.locate = locate
         self.destinations = destinations

@@ -306,7 +306,7 @@ class Retriever:
     @contextlib.contextmanager
     def _tracked(self, ae: RemoteAE, report: RetrieveReport) -> Iterator[Tracker]:
         """Register a retrieve's tracker; network failures become the report's error."""
-        tracker = self.registry.begin(ae.ae_title, set(report.expected))
+        tracker = self.registry.begin(ae.ae_title, set(report.expected), ae.host)
         try:
             yield tracker
         except AssociationRejected as exc:

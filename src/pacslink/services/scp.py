@@ -14,12 +14,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from pacslink.dicomnet import pdu as P
 from pacslink.dicomnet import status as S
 from pacslink.dicomnet.association import AcceptedContext, AEConfig, Association, Message
 from pacslink.dicomnet.commands import Command
-from pacslink.dicomnet.server import ServiceProvider, StatusResult
+from pacslink.dicomnet.server import Rejection, ServiceProvider, StatusResult
 from pacslink.errors import (
     DatasetMismatchError,
     DatasetParseError,
@@ -27,6 +28,9 @@ from pacslink.errors import (
     StoreFullError,
 )
 from pacslink.services.contexts import storage_scp_contexts
+
+if TYPE_CHECKING:
+    from pacslink.services.access import CallerPolicy
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +108,9 @@ class StorageSCP(ServiceProvider):
         Returns an :class:`InstanceWriter` for an incoming instance (the store's).
     on_stored : callable, optional
         Observer called after each C-STORE; its exceptions are logged and ignored.
+    callers : CallerPolicy, optional
+        Who may associate (:mod:`pacslink.services.access`); ``None`` accepts any
+        calling AE title.
     """
 
     def __init__(
@@ -111,11 +118,23 @@ class StorageSCP(ServiceProvider):
         local: AEConfig,
         open_instance: OpenInstance,
         on_stored: Callable[[StoredEvent], None] | None = None,
+        *,
+        callers: CallerPolicy | None = None,
     ) -> None:
         super().__init__(local)
         self.supported = storage_scp_contexts()
         self.open_instance = open_instance
         self.on_stored = on_stored
+        self.callers = callers
+
+    async def check_association(
+        self, rq: P.AssociateRQ, peer: tuple[str, int]
+    ) -> Rejection | None:
+        """Our called AE title (reason 7), then the calling AE policy (reason 3)."""
+        rejection = await super().check_association(rq, peer)
+        if rejection is None and self.callers is not None:
+            rejection = await self.callers.check(rq, peer)
+        return rejection
 
     def open_dataset_sink(
         self, assoc: Association, context: AcceptedContext, command: Command

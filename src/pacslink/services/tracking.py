@@ -24,6 +24,7 @@ class Tracker:
     ae_title: str
     expected: set[str]
     message_id: int
+    host: str = ""
     arrived: set[str] = field(default_factory=set)
     failed: dict[str, str] = field(default_factory=dict)
     extra: set[str] = field(default_factory=set)
@@ -56,12 +57,20 @@ class RetrieveRegistry:
         self.unsolicited: list[StoredEvent] = []
         self._ids = itertools.count(1)
 
-    def begin(self, ae_title: str, expected: set[str]) -> Tracker:
-        """Register a retrieve; its ``message_id`` is the C-MOVE Message ID to use."""
+    def begin(self, ae_title: str, expected: set[str], host: str = "") -> Tracker:
+        """Register a retrieve; its ``message_id`` is the C-MOVE Message ID to use.
+
+        ``ae_title`` and ``host`` are the source AE's: while the retrieve runs, that AE
+        may open C-STORE sub-operation associations to us (see :meth:`senders`).
+        """
         message_id = next(self._ids) % 0xFFFF + 1
-        tracker = Tracker(ae_title, set(expected), message_id)
+        tracker = Tracker(ae_title, set(expected), message_id, host)
         self.active.append(tracker)
         return tracker
+
+    def senders(self) -> list[tuple[str, str]]:
+        """``(ae_title, host)`` of the source AE of each running retrieve."""
+        return [(t.ae_title, t.host) for t in self.active]
 
     def end(self, tracker: Tracker) -> None:
         if tracker in self.active:
