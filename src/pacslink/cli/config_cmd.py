@@ -80,7 +80,8 @@ def show(
     table.add_column("Source", overflow="fold")
     for row in rows:
         origin = f" {row['origin']}" if row["origin"] else ""
-        table.add_row(Text(row["name"]), Text(str(row["value"])), Text(row["source"] + origin))
+        value = "" if row["value"] is None else str(row["value"])
+        table.add_row(Text(row["name"]), Text(value), Text(row["source"] + origin))
     state.stdout.print(table)
 
 
