@@ -349,17 +349,23 @@ async def test_tls_ae_without_ca_setting_says_which_setting_to_set(
         "CA that signs the TLS AEs' certificates (setting tls_ca or PACSLINK_TLS_CA)")
 
 
-async def test_plain_scu_to_a_plain_listener_is_unchanged(tmp_path: Path, pki: PKI) -> None:
+async def test_plain_scu_to_a_plain_listener_is_unchanged(
+    tmp_path: Path, pki: PKI, caplog: pytest.LogCaptureFixture,
+) -> None:
     """tls_* settings alone change nothing: only ``--tls`` and ``tls = true`` turn TLS on."""
     listener = home(tmp_path, "listener", pki.server, pki.trusted.cert)
     client = home(tmp_path, "client", pki.client, pki.trusted.cert)
-    server = await listener.start_listener()
-    port = server.port
-    try:
-        echo = await client.echo(RemoteAE("PLAIN", "LISTENER", "127.0.0.1", server.port))
-        over_tls = await client.echo(secure(server))
-    finally:
-        await server.close()
+    with caplog.at_level(logging.INFO, logger="pacslink"):
+        server = await listener.start_listener()
+        port = server.port
+        try:
+            echo = await client.echo(RemoteAE("PLAIN", "LISTENER", "127.0.0.1", server.port))
+            over_tls = await client.echo(secure(server))
+        finally:
+            await server.close()
+    assert any(r.getMessage().endswith(" ended: unrecognized PDU type 0x16 (a TLS handshake "
+                                       "record: the peer expects DICOM TLS here)")
+               for r in caplog.records)
     assert echo.ok, echo.error
     assert over_tls.error == (
         f"TLS handshake with 127.0.0.1:{port} failed: the server did not answer with TLS "

@@ -96,6 +96,10 @@ class AcceptedContext:
     scp_role: bool = False
 
 
+#: The first byte of a TLS ClientHello (RFC 8446 5.1, record content type "handshake").
+_TLS_HANDSHAKE_RECORD = 0x16
+
+
 class DatasetSink(Protocol):
     """Where the fragments of a received data set go (e.g. a file in the store)."""
 
@@ -216,7 +220,9 @@ class Association:
         pdu_type, length = P.decode_pdu_header(header)
         if pdu_type not in P.PDU_TYPES:
             await self._provider_abort(P.ABORT_REASON_UNRECOGNIZED_PDU)
-            raise PDUError(f"unrecognized PDU type 0x{pdu_type:02X}")
+            hint = " (a TLS handshake record: the peer expects DICOM TLS here)" if (
+                pdu_type == _TLS_HANDSHAKE_RECORD and self.rq is None) else ""
+            raise PDUError(f"unrecognized PDU type 0x{pdu_type:02X}{hint}")
         limit = self._length_limit(pdu_type)
         if length > limit or (pdu_type in P.FIXED_LENGTHS and length != P.FIXED_LENGTHS[pdu_type]):
             await self._provider_abort(P.ABORT_REASON_INVALID_PARAMETER)
