@@ -277,6 +277,10 @@ class DicomServer:
             log.log(level, "TLS handshake with %s:%s failed: %s", *assoc.peer_address, exc)
             assoc.discard()
             return
+        except asyncio.CancelledError:
+            if handshaking:
+                assoc.discard()  # an A-ABORT in clear text would corrupt the TLS stream
+            raise
         except (NetworkTimeout, TimeoutError):
             if handshaking:
                 log.info("no TLS handshake from %s:%s within the ARTIM timeout",
