@@ -298,7 +298,8 @@ def test_overridden_file_value_is_still_validated(tmp_path: Path) -> None:
                 "db_url, store_dir, min_free_mb, max_instance_mb, duplicates, "
                 "connect_timeout, acse_timeout, dimse_timeout, network_timeout, "
                 "query_timeout, max_results, move_timeout, accept_unknown_callers, "
-                "check_caller_host, log_level"
+                "check_caller_host, tls_cert, tls_key, tls_ca, "
+                "tls_require_client_cert, tls_check_hostname, log_level"
             ),
         ),
         (
@@ -633,12 +634,16 @@ def test_invalid_entries_name_the_table_and_key(tmp_path: Path) -> None:
             '[ae.PACS1]\naet = "A"\nhost = "h"\nprot = 1\n',
             (
                 "[ae.PACS1] unknown key 'prot' (did you mean 'port'?); allowed keys: aet, host, "
-                "port, description, retrieve"
+                "port, description, retrieve, tls"
             ),
         ),
         (
             '[ae.PACS1]\naet = "A"\nhost = "h"\nport = 1\nretrieve = "copy"\n',
             "[ae.PACS1] retrieve: must be one of 'move', 'get', 'auto', got 'copy'",
+        ),
+        (
+            '[ae.PACS1]\naet = "A"\nhost = "h"\nport = 1\ntls = "yes"\n',
+            "[ae.PACS1] tls: must be true or false, got 'yes'",
         ),
         (
             '[ae.PACS1]\naet = "A\\\\B"\nhost = "h"\nport = 1\n',
@@ -650,7 +655,8 @@ def test_invalid_entries_name_the_table_and_key(tmp_path: Path) -> None:
         (
             '[ae.PACS.1]\naet = "A"\nhost = "h"\nport = 1\n',
             (
-                "[ae.PACS] unknown key '1'; allowed keys: aet, host, port, description, retrieve; "
+                "[ae.PACS] unknown key '1'; allowed keys: aet, host, port, description, retrieve, "
+                "tls; "
                 "a name containing '.' must be quoted, e.g. [ae.\"PACS.1\"]"
             ),
         ),

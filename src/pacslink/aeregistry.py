@@ -13,6 +13,7 @@ edited with tomlkit, so the user's comments and layout survive, and written atom
     port = 4242
     retrieve = "auto"          # "move", "get" or "auto"
     description = "Main PACS"
+    tls = true                 # DICOM TLS; optional, default false
 
 Every read validates, and errors name the file, table and key:
 ``/home/x/pacslink.toml: [ae.PACS1] port: must be an integer 1-65535, got 70000``.
@@ -204,9 +205,9 @@ class AERegistry:
             The AE to change.
         **changes
             Any of ``name`` (renames), ``ae_title``, ``host``, ``port``,
-            ``description``, ``retrieve``.
+            ``description``, ``retrieve``, ``tls``.
         """
-        allowed = {"name", "ae_title", "host", "port", "description", "retrieve"}
+        allowed = {"name", "ae_title", "host", "port", "description", "retrieve", "tls"}
         if set(changes) - allowed:
             raise TypeError(
                 f"cannot change {sorted(set(changes) - allowed)}; allowed: {sorted(allowed)}"
@@ -354,12 +355,12 @@ def _set_table(document: TOMLDocument, ae: RemoteAE) -> None:
     ] = []  # comments and blank lines after the last key belong to the next table
     while body and body[-1][0] is None:
         trailing.insert(0, body.pop())
-    defaults = {"description": "", "retrieve": RetrieveMethod.AUTO.value}
+    defaults = {"description": "", "retrieve": RetrieveMethod.AUTO.value, "tls": False}
     for key in AE_KEYS:
         value = values.get(key, defaults.get(key))
         if value == table.get(key, defaults.get(key)):
             continue  # unchanged, or absent and still the default: leave the text alone
-        if key == "description" and value == "":
+        if (key, value) in (("description", ""), ("tls", False)):
             del table[key]
         else:
             table[key] = value

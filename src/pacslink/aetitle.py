@@ -41,7 +41,7 @@ _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})")
 
 #: Keys of an ``[ae.NAME]`` table: required first, then optional.
 AE_REQUIRED_KEYS: Final = ("aet", "host", "port")
-AE_OPTIONAL_KEYS: Final = ("description", "retrieve")
+AE_OPTIONAL_KEYS: Final = ("description", "retrieve", "tls")
 AE_KEYS: Final = AE_REQUIRED_KEYS + AE_OPTIONAL_KEYS
 
 
@@ -246,6 +246,7 @@ def validate_remote_ae(ae: RemoteAE) -> RemoteAE:
         "port": ae.port,
         "description": ae.description,
         "retrieve": ae.retrieve,
+        "tls": ae.tls,
     }
     return _build(ae.name, values)
 
@@ -258,7 +259,7 @@ def remote_ae_from_mapping(name: str, table: Mapping[str, object]) -> RemoteAE:
     name : str
         The table's name, e.g. ``PACS1``.
     table : Mapping
-        ``aet``, ``host``, ``port`` (required), ``description``, ``retrieve``.
+        ``aet``, ``host``, ``port`` (required), ``description``, ``retrieve``, ``tls``.
 
     Raises
     ------
@@ -281,6 +282,8 @@ def remote_ae_to_mapping(ae: RemoteAE) -> dict[str, object]:
     table["retrieve"] = RetrieveMethod(ae.retrieve).value
     if ae.description:
         table["description"] = ae.description
+    if ae.tls:
+        table["tls"] = True
     return table
 
 
@@ -305,6 +308,7 @@ def _build(name: str, values: Mapping[str, object]) -> RemoteAE:
         port=_checked("port", validate_port, values["port"]),
         description=_checked("description", _validate_description, values.get("description", "")),
         retrieve=_checked("retrieve", _validate_retrieve, values.get("retrieve", "auto")),
+        tls=_checked("tls", _validate_tls, values.get("tls", False)),
     )
 
 
@@ -328,6 +332,12 @@ def _validate_retrieve(value: object) -> RetrieveMethod:
     except ValueError:
         allowed = ", ".join(repr(method.value) for method in RetrieveMethod)
         raise ConfigError(f"must be one of {allowed}, got {value!r}") from None
+
+
+def _validate_tls(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"must be true or false, got {value!r}")
+    return value
 
 
 def _validate_description(value: object) -> str:

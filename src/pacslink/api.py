@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -58,6 +59,7 @@ from pacslink.services.qrscp import LocatedInstance, QueryRetrieveSCP, Quirks
 from pacslink.services.scp import StorageSCP, StoredEvent
 from pacslink.services.tracking import RetrieveRegistry
 from pacslink.services.scu import EchoResult, FileOutcome, echo, echo_many, send_files
+from pacslink.services.tls import ClientTLS, TLSFiles, server_context
 from pacslink.store import Index, Store, verify
 from pacslink.store.matching import find_matches, locate_instances
 
@@ -151,6 +153,7 @@ class Pacslink:
         self.retrieves = RetrieveRegistry(settings.ae_title)
         self._listener: DicomServer | None = None
         self._known_callers = CachedRegistry(self.registry.path, self.registry.list)
+        self.tls = ClientTLS(self.tls_files())
 
     @classmethod
     def from_home(
@@ -171,6 +174,12 @@ class Pacslink:
             dimse_timeout=s.dimse_timeout,
         )
         return AEConfig(s.ae_title, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, limits)
+
+    def tls_files(self) -> TLSFiles:
+        """The DICOM TLS files and choices of the ``tls_*`` settings."""
+        s = self.settings
+        return TLSFiles(s.tls_cert, s.tls_key, s.tls_ca, s.tls_require_client_cert,
+                        s.tls_check_hostname)
 
     def resolve(self, spec: str) -> RemoteAE:
         """A configured AE name or ``AET@host:port``."""
@@ -227,11 +236,11 @@ class Pacslink:
 
     async def echo(self, spec: str | RemoteAE) -> EchoResult:
         ae = spec if isinstance(spec, RemoteAE) else self.resolve(spec)
-        return await echo(self.local_ae(), ae)
+        return await echo(self.local_ae(), ae, tls=self.tls)
 
     async def echo_all(self) -> list[EchoResult]:
         """C-ECHO every configured AE at once."""
-        return await echo_many(self.local_ae(), self.remote_aes())
+        return await echo_many(self.local_ae(), self.remote_aes(), tls=self.tls)
 
     async def send(
         self, spec: str | RemoteAE, files: Sequence[Part10Info],
@@ -239,19 +248,23 @@ class Pacslink:
     ) -> list[FileOutcome]:
         """C-STORE ``files`` to a remote AE; one outcome per file."""
         ae = spec if isinstance(spec, RemoteAE) else self.resolve(spec)
-        return await send_files(self.local_ae(), ae, files, progress)
+        return await send_files(self.local_ae(), ae, files, progress, tls=self.tls)
 
     async def start_listener(
         self, on_stored: Callable[[StoredEvent], None] | None = None,
         *, port: int | None = None, bind: str | None = None,
-        port_hint: str = "choose another with --port",
+        port_hint: str = "choose another with --port", tls: bool = False,
     ) -> DicomServer:
         """Start the Storage + Verification SCP; stop it with ``await server.close()``.
 
-        Calling AE titles are checked by :meth:`caller_policy`.
+        With ``tls``, the port speaks DICOM TLS only (PS3.15 B.1), with the certificate,
+        key and CA of the ``tls_*`` settings. Calling AE titles are checked by
+        :meth:`caller_policy`.
 
         Raises
         ------
+        ConfigError
+            ``tls`` and the ``tls_*`` settings cannot give a server context.
         PacslinkError
             The port cannot be bound (in use, or not permitted).
         """
@@ -265,7 +278,7 @@ class Pacslink:
 
         provider = StorageSCP(self.local_ae(), store.begin, observe,
                               callers=self.caller_policy())
-        server = await self._serve(provider, port, bind, port_hint)
+        server = await self._serve(provider, port, bind, port_hint, tls)
         if not self._listening():
             self._listener = server  # retrieves of this process receive through it
         return server
@@ -275,12 +288,14 @@ class Pacslink:
 
     async def _serve(
         self, provider: StorageSCP, port: int | None, bind: str | None, port_hint: str,
+        tls: bool = False,
     ) -> DicomServer:
         """Start ``provider``; a busy port's message ends with ``port_hint`` (how to change it)."""
         s = self.settings
+        context = server_context(self.tls_files()) if tls else None
         server = DicomServer(provider, max_associations=s.max_associations,
                              max_pending=s.max_pending,
-                             max_pending_per_source=s.max_pending_per_source)
+                             max_pending_per_source=s.max_pending_per_source, ssl=context)
         host = bind or self.settings.bind
         number = self.settings.port if port is None else port
         try:
@@ -297,13 +312,13 @@ class Pacslink:
                 message = (f"cannot listen on {host}:{number}: "
                            f"{os.strerror(exc.errno) if exc.errno else exc}")
             raise PacslinkError(message) from exc
-        log.info("listening as %s on %s:%d (store %s)", self.settings.ae_title, host,
-                 server.port, os.fspath(self.settings.store_dir))
+        log.info("listening as %s on %s:%d%s (store %s)", self.settings.ae_title, host,
+                 server.port, " with DICOM TLS" if tls else "", os.fspath(self.settings.store_dir))
         return server
 
     async def start_pacs(
         self, quirks: Quirks | None = None, *, port: int | None = None, bind: str | None = None,
-        port_hint: str = "choose another with --port",
+        port_hint: str = "choose another with --port", tls: bool = False,
     ) -> DicomServer:
         """Serve this home's store as a Query/Retrieve SCP (the sample PACS).
 
@@ -311,6 +326,8 @@ class Pacslink:
         (matched by AE title; an unknown one gets 0xA801), C-GET answers on the same
         association, and C-STOREs go into the store. Calling AE titles are checked by
         :meth:`caller_policy`, so the AEs that query it must be in this home's registry.
+        With ``tls`` the port speaks DICOM TLS only, as in :meth:`start_listener`; C-MOVE
+        destinations marked ``tls = true`` are sent to over TLS.
         """
         store, index = self.store, self.index
         limit = self.settings.max_results
@@ -328,8 +345,8 @@ class Pacslink:
         provider = QueryRetrieveSCP(self.local_ae(), store.begin, find=find, locate=locate,
                                     destinations=destination, quirks=quirks,
                                     on_stored=self.retrieves.on_stored,
-                                    callers=self.caller_policy())
-        return await self._serve(provider, port, bind, port_hint)
+                                    callers=self.caller_policy(), tls=self.tls)
+        return await self._serve(provider, port, bind, port_hint, tls)
 
     def import_paths(
         self, paths: Iterable[Path], progress: Callable[[str, str], None] | None = None,
@@ -387,7 +404,7 @@ class Pacslink:
         s = self.settings
         return await federated_find(
             self.local_ae(), self._aes(aes), query, model=model, max_results=s.max_results,
-            timeout=s.query_timeout, on_match=on_match, on_ae_done=on_ae_done)
+            timeout=s.query_timeout, on_match=on_match, on_ae_done=on_ae_done, tls=self.tls)
 
     async def find_stream(
         self, query: Query, *, aes: Sequence[str] | None = None, model: QueryModel | None = None,
@@ -444,7 +461,7 @@ class Pacslink:
         s = self.settings
         retriever = Retriever(local, self.retrieves, storage, self._present,
                               own_scp_in_process=own, query_timeout=s.query_timeout,
-                              move_timeout=s.move_timeout)
+                              move_timeout=s.move_timeout, tls=self.tls)
         try:
             yield retriever
         finally:
@@ -455,7 +472,12 @@ class Pacslink:
     async def _our_listener_answers(self) -> bool:
         host = "127.0.0.1" if self.settings.bind in ("0.0.0.0", "::") else self.settings.bind
         me = RemoteAE("self", self.settings.ae_title, host, self.settings.port)
-        return (await echo(self.local_ae(), me)).ok
+        if (await echo(self.local_ae(), me)).ok:
+            return True
+        if self.settings.tls_ca is None:
+            return False
+        # `pacslink listen --tls`
+        return (await echo(self.local_ae(), dataclasses.replace(me, tls=True), tls=self.tls)).ok
 
     async def retrieve(
         self, spec: str | RemoteAE, target: RetrieveTarget, *,

@@ -98,6 +98,28 @@ def _path(value: object) -> Path:
     return Path(value).expanduser()
 
 
+def _file(value: object) -> Path | None:
+    """An optional file path; empty means not set."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"must be a file path, got {value!r}")
+    return Path(value.strip()).expanduser()
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"must be true or false, got {value!r}")
+
+
 def _db_url(value: object) -> str:
     if not isinstance(value, str) or not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):
         raise ConfigError(
@@ -180,6 +202,8 @@ class Setting:
             "store_dir": "<home>/store",
         }
         value = Settings.__dataclass_fields__[self.name].default
+        if value is None:
+            return ""  # not set
         if isinstance(value, bool):
             return str(value).lower()  # as TOML writes it
         return derived.get(self.name) or str(getattr(value, "value", value))
@@ -220,6 +244,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "AEs; C-ECHO is always accepted."),
     Setting("check_caller_host", _boolean,
             "A configured calling AE title must come from the host configured for it."),
+    Setting("tls_cert", _file, "DICOM TLS: our certificate, PEM (the chain may follow it)."),
+    Setting("tls_key", _file, "DICOM TLS: the unencrypted PEM private key of tls_cert."),
+    Setting("tls_ca", _file, "DICOM TLS: PEM file of the CA certificates we trust for peers."),
+    Setting("tls_require_client_cert", _boolean,
+            "DICOM TLS listener: refuse clients that present no certificate."),
+    Setting("tls_check_hostname", _boolean,
+            "DICOM TLS to AEs: the server certificate must name the host we connect to."),
     Setting("log_level", _log_level, "CRITICAL, ERROR, WARNING, INFO or DEBUG.", flag="--verbose"),
 )
 
@@ -297,6 +328,17 @@ class Settings:
     check_caller_host : bool
         A configured calling AE title is accepted only from the address its host
         resolves to; from elsewhere it is rejected with the same reason 3.
+    tls_cert, tls_key : Path or None
+        DICOM TLS (PS3.15 B.1): our PEM certificate and its unencrypted private key;
+        required by ``pacslink listen --tls``, presented to TLS AEs when set.
+    tls_ca : Path or None
+        PEM file of the CA certificates that sign the peers' certificates: clients of
+        ``listen --tls`` and AEs marked ``tls = true``.
+    tls_require_client_cert : bool
+        ``listen --tls`` refuses a client without a certificate (default true).
+    tls_check_hostname : bool
+        Towards TLS AEs, the certificate must name the host we connect to (default
+        true); turn it off for PACS whose certificates name the AE, not the host.
     log_level : str
         ``CRITICAL``, ``ERROR``, ``WARNING``, ``INFO`` or ``DEBUG``.
     sources : Mapping of str to SettingSource
@@ -325,6 +367,11 @@ class Settings:
     move_timeout: float = 30.0
     accept_unknown_callers: bool = False
     check_caller_host: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    tls_require_client_cert: bool = True
+    tls_check_hostname: bool = True
     log_level: str = "WARNING"
     sources: Mapping[str, SettingSource] = field(default_factory=dict, compare=False, repr=False)
 

@@ -40,6 +40,8 @@ class RemoteAE:
         Free text for people.
     retrieve : RetrieveMethod
         Preferred retrieve method for this AE.
+    tls : bool
+        Associate over DICOM TLS (PS3.15 B.1), verifying the AE's certificate.
     """
 
     name: str
@@ -48,6 +50,7 @@ class RemoteAE:
     port: int
     description: str = ""
     retrieve: RetrieveMethod = RetrieveMethod.AUTO
+    tls: bool = False
 
     @property
     def address(self) -> str:

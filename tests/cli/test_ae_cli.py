@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from pacslink.aeregistry import AERegistry
 from pacslink.cli.main import app
 
 
@@ -80,6 +81,7 @@ def test_add_list_edit_remove_round_trip(pacslink: CliRunnerWithHome) -> None:
             "retrieve": "auto",
             "description": "",
             "address": "ORTHANC@127.0.0.1:4242",
+            "tls": False,
         },
         {
             "name": "US1",
@@ -89,6 +91,7 @@ def test_add_list_edit_remove_round_trip(pacslink: CliRunnerWithHome) -> None:
             "retrieve": "get",
             "description": "Ultrasound [room 2]",
             "address": "USROOM@[::1]:104",
+            "tls": False,
         },
     ]
     table = pacslink.ok("ae", "list").stdout
@@ -123,6 +126,27 @@ def test_add_list_edit_remove_round_trip(pacslink: CliRunnerWithHome) -> None:
     assert pacslink.ok("ae", "remove", "MAIN").stdout == "Removed MAIN (ORTHANC2@127.0.0.1:4243).\n"
     assert json.loads(pacslink.ok("ae", "list", "--json").stdout) == []
     assert "No remote AEs configured yet" in pacslink.ok("ae", "list").stdout
+
+
+def test_tls_flag_is_kept_in_the_file_shown_and_edited(pacslink: CliRunnerWithHome) -> None:
+    pacslink.ok("ae", "add", "SECURE", "--aet", "PACS", "--host", "localhost", "--port", "2762",
+                "--tls")
+    pacslink.ok("ae", "add", "PLAIN", "--aet", "PACS", "--host", "localhost", "--port", "104")
+    path = pacslink.home / "pacslink.toml"
+    text = path.read_text()
+    assert ('[ae.SECURE]\naet = "PACS"\nhost = "localhost"\nport = 2762\nretrieve = "auto"\n'
+            'tls = true\n') in text
+    assert text.count("tls") == 1  # the default (false) is not written
+    listed = json.loads(pacslink.ok("ae", "list", "--json").stdout)
+    assert [(ae["name"], ae["tls"]) for ae in listed] == [("SECURE", True), ("PLAIN", False)]
+    table = pacslink.ok("ae", "list").stdout
+    assert "TLS" in table and "yes" in table
+    result = pacslink.ok("ae", "edit", "SECURE", "--no-tls")
+    assert result.stdout == "Updated SECURE (PACS@localhost:2762): TLS on -> off.\n"
+    assert "tls" not in path.read_text()
+    result = pacslink.ok("ae", "edit", "PLAIN", "--tls")
+    assert result.stdout == "Updated PLAIN (PACS@localhost:104): TLS off -> on.\n"
+    assert AERegistry.for_home(pacslink.home).get("PLAIN").tls is True
 
 
 def test_file_is_written_in_the_home(pacslink: CliRunnerWithHome) -> None:

@@ -4,6 +4,7 @@ Each AE is a named ``[ae.NAME]`` table in ``<home>/pacslink.toml`` with its AE t
 and port; the commands here edit that file (comments are kept) and print what changed::
 
     pacslink ae add PACS1 --aet ORTHANC --host 127.0.0.1 --port 4242
+    pacslink ae add SECURE --aet PACS --host pacs.example --port 2762 --tls
     pacslink ae list [--json]
     pacslink ae edit PACS1 --port 4243
     pacslink ae remove PACS1
@@ -43,7 +44,10 @@ _FIELD_LABELS = (
     ("port", "port"),
     ("retrieve", "retrieve"),
     ("description", "description"),
+    ("tls", "TLS"),
 )
+_TLS_HELP = ("Associate over DICOM TLS, verifying its certificate against setting tls_ca "
+             "(and presenting tls_cert/tls_key when set).")
 
 
 @app.command("add")
@@ -59,6 +63,7 @@ def add(
         typer.Option("--retrieve", metavar="METHOD",
                      help=f"How to retrieve studies: {_RETRIEVE_CHOICES}."),
     ] = RetrieveMethod.AUTO.value,
+    tls: Annotated[bool, typer.Option("--tls/--no-tls", help=_TLS_HELP)] = False,
 ) -> None:
     """Add a remote AE."""
     state = get_state(ctx)
@@ -69,6 +74,7 @@ def add(
         port=validated("--port", validate_port, port),
         description=description,
         retrieve=_retrieve_method(retrieve),
+        tls=tls,
     )
     added = state.registry().add(ae)
     state.stdout.print(
@@ -93,11 +99,12 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
         )
         return
     table = Table(show_edge=False, header_style="bold")
-    for label in ("Name", "AE title", "Host", "Port", "Retrieve"):
+    for label in ("Name", "AE title", "Host", "Port", "Retrieve", "TLS"):
         table.add_column(label, no_wrap=True)
     table.add_column("Description")
     for ae in entries:
-        cells = (ae.name, ae.ae_title, ae.host, str(ae.port), ae.retrieve.value, ae.description)
+        cells = (ae.name, ae.ae_title, ae.host, str(ae.port), ae.retrieve.value,
+                 "yes" if ae.tls else "no", ae.description)
         table.add_row(*(Text(cell) for cell in cells))
     state.stdout.print(table)
 
@@ -120,6 +127,7 @@ def edit(
     rename: Annotated[
         str | None, typer.Option("--rename", metavar="NEW", help="New local name.")
     ] = None,
+    tls: Annotated[bool | None, typer.Option("--tls/--no-tls", help=_TLS_HELP)] = None,
 ) -> None:
     """Change a remote AE; only the options given change."""
     state = get_state(ctx)
@@ -136,10 +144,12 @@ def edit(
         changes["retrieve"] = _retrieve_method(retrieve)
     if rename is not None:
         changes["name"] = rename
+    if tls is not None:
+        changes["tls"] = tls
     if not changes:
         raise ConfigError(
             "nothing to change: give at least one of --aet, --host, --port, --description, "
-            "--retrieve, --rename"
+            "--retrieve, --rename, --tls/--no-tls"
         )
     registry = state.registry()
     before = registry.get(name)
@@ -173,6 +183,8 @@ def _retrieve_method(value: str) -> RetrieveMethod:
 
 
 def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
     if isinstance(value, enum.Enum):
         return str(value.value)
     return repr(value) if value == "" else str(value)

@@ -221,6 +221,7 @@ def ae_as_json(ae: RemoteAE) -> dict[str, Any]:
         "retrieve": ae.retrieve.value,
         "description": ae.description,
         "address": format_address(ae),
+        "tls": ae.tls,
     }
 
 

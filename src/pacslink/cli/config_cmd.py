@@ -81,7 +81,8 @@ def show(
     for row in rows:
         origin = f" {row['origin']}" if row["origin"] else ""
         value = row["value"]
-        shown = str(value).lower() if isinstance(value, bool) else str(value)  # as in TOML
+        shown = ("" if value is None else str(value).lower() if isinstance(value, bool)
+                 else str(value))  # as in TOML
         table.add_row(Text(row["name"]), Text(shown), Text(row["source"] + origin))
     state.stdout.print(table)
 

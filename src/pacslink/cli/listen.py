@@ -4,11 +4,18 @@ It prints one line per received instance (``stored UID from AET``) and one per r
 (``refused UID from AET: 0xA700 Out of resources: ...``) on stdout; warnings such as a
 rejected association (``warning: rejected association from AET@host:port: ...``) and
 the start and stop lines go to stderr.
+
+With ``--tls`` the port speaks DICOM TLS only (PS3.15 B.1, TLS 1.2 or later) with the
+``tls_cert``, ``tls_key`` and ``tls_ca`` settings (or ``--tls-cert``, ``--tls-key``,
+``--tls-ca``); clients must present a certificate signed by ``tls_ca`` unless
+``tls_require_client_cert`` is false. A failed handshake is logged on stderr as
+``warning: TLS handshake with HOST:PORT failed: REASON``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,6 +37,15 @@ def listen(
     max_associations: Annotated[
         int | None, typer.Option("--max-associations", help="Simultaneous associations.")
     ] = None,
+    tls: Annotated[bool, typer.Option(
+        "--tls", help="DICOM TLS only on this port (TLS 1.2+), with the tls_* settings.")] = False,
+    tls_cert: Annotated[Path | None, typer.Option(
+        "--tls-cert", help="Our PEM certificate. [default: setting tls_cert]")] = None,
+    tls_key: Annotated[Path | None, typer.Option(
+        "--tls-key", help="Its PEM private key. [default: setting tls_key]")] = None,
+    tls_ca: Annotated[Path | None, typer.Option(
+        "--tls-ca", help="PEM CA certificates for client certificates. [default: setting tls_ca]",
+    )] = None,
 ) -> None:
     """Receive images (C-STORE) and answer C-ECHO until Ctrl+C.
 
@@ -38,7 +54,8 @@ def listen(
     state = get_state(ctx)
     port_number = None if port is None else validated("--port", validate_port, port)
     settings = state.settings(ae_title=aet, port=port_number, bind=bind,
-                              max_associations=max_associations)
+                              max_associations=max_associations, tls_cert=tls_cert,
+                              tls_key=tls_key, tls_ca=tls_ca)
     app = Pacslink(settings)
     counts = {"stored": 0, "failed": 0}
 
@@ -54,9 +71,10 @@ def listen(
                 ("refused", "red"), f" {event.sop_instance_uid} from {sender}: {reason}"))
 
     async def serve() -> None:
-        server = await app.start_listener(on_stored)
+        server = await app.start_listener(on_stored, tls=tls)
+        secure = " with DICOM TLS" if tls else ""
         state.stderr.print(
-            f"Listening as [bold]{settings.ae_title}[/] on {settings.bind}:{server.port}, "
+            f"Listening as [bold]{settings.ae_title}[/] on {settings.bind}:{server.port}{secure}, "
             f"storing into {settings.store_dir}. Press Ctrl+C to stop.")
         try:
             await wait_until_stopped()

@@ -65,6 +65,12 @@ def serve(
     unsolicited: Annotated[int, typer.Option(
         "--unsolicited", help="C-MOVE also sends N instances nobody asked for.",
         rich_help_panel=QUIRKS)] = 0,
+    tls: Annotated[bool, typer.Option(
+        "--tls", help="DICOM TLS only on this port (TLS 1.2+), with the tls_* settings.")] = False,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="Our PEM certificate.")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Its PEM private key.")] = None,
+    tls_ca: Annotated[Path | None, typer.Option(
+        "--tls-ca", help="PEM CA certificates for client certificates.")] = None,
 ) -> None:
     """Index DIR and answer C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET until Ctrl+C.
 
@@ -75,7 +81,8 @@ def serve(
     number = validated("--port", validate_port, port)
     pacs = Pacslink.from_home(pacs_home(folder), flags={
         "ae_title": aet, "port": number, "bind": bind, "min_free_mb": 1,
-        "log_level": state.log_level, "accept_unknown_callers": accept_unknown_callers or None})
+        "log_level": state.log_level, "accept_unknown_callers": accept_unknown_callers or None,
+        "tls_cert": tls_cert, "tls_key": tls_key, "tls_ca": tls_ca})
     configure_logging(pacs.settings.log_level, state.stderr)
     for spec in destination or []:
         title, host, dport = validated("--destination", parse_ae_address, spec)
@@ -94,10 +101,11 @@ def serve(
                     unsolicited=unsolicited)
 
     async def run_server() -> None:
-        server = await pacs.start_pacs(quirks)
+        server = await pacs.start_pacs(quirks, tls=tls)
         targets = ", ".join(ae.address for ae in pacs.remote_aes()) or "none (add --destination)"
-        state.stderr.print(f"Sample PACS {aet} on {bind}:{server.port}; C-MOVE destinations: "
-                           f"{targets}. Press Ctrl+C to stop.")
+        secure = " with DICOM TLS" if tls else ""
+        state.stderr.print(f"Sample PACS {aet} on {bind}:{server.port}{secure}; C-MOVE "
+                           f"destinations: {targets}. Press Ctrl+C to stop.")
         try:
             await wait_until_stopped()
         finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import struct
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from pacslink.dicomnet.errors import (
     PDUError,
 )
 from pacslink.dicomnet.fsm import PDU_EVENTS, StateMachine
+from pacslink.dicomnet.tls import describe_tls_error
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,10 @@ class AcceptedContext:
     transfer_syntax: str
     scu_role: bool = True
     scp_role: bool = False
+
+
+#: The first byte of a TLS ClientHello (RFC 8446 5.1, record content type "handshake").
+_TLS_HANDSHAKE_RECORD = 0x16
 
 
 class DatasetSink(Protocol):
@@ -158,6 +164,7 @@ class Association:
         self._pending: deque[P.PDV] = deque()
         self._message_id = 0
         self._closed = False
+        self._discarded = False
         set_nodelay(writer)
 
     # --- identity ---------------------------------------------------------------------
@@ -205,13 +212,17 @@ class Association:
                 header = await self.reader.readexactly(6)
         except TimeoutError as exc:
             raise NetworkTimeout(f"no PDU from the peer within {timeout:g} s") from exc
+        except ssl.SSLError as exc:
+            raise self._tls_failed(exc) from exc
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             self._closed_by_peer()
             raise AssociationAborted("the peer closed the connection") from exc
         pdu_type, length = P.decode_pdu_header(header)
         if pdu_type not in P.PDU_TYPES:
             await self._provider_abort(P.ABORT_REASON_UNRECOGNIZED_PDU)
-            raise PDUError(f"unrecognized PDU type 0x{pdu_type:02X}")
+            hint = " (a TLS handshake record: the peer expects DICOM TLS here)" if (
+                pdu_type == _TLS_HANDSHAKE_RECORD and self.rq is None) else ""
+            raise PDUError(f"unrecognized PDU type 0x{pdu_type:02X}{hint}")
         limit = self._length_limit(pdu_type)
         if length > limit or (pdu_type in P.FIXED_LENGTHS and length != P.FIXED_LENGTHS[pdu_type]):
             await self._provider_abort(P.ABORT_REASON_INVALID_PARAMETER)
@@ -226,6 +237,8 @@ class Association:
             raise NetworkTimeout(
                 f"PDU of {length} bytes not complete within {self.limits.pdu_timeout:g} s"
             ) from exc
+        except ssl.SSLError as exc:
+            raise self._tls_failed(exc) from exc
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             self._closed_by_peer()
             raise AssociationAborted("the peer closed the connection in the middle of a PDU") from exc
@@ -242,6 +255,13 @@ class Association:
             await self.close()
             raise AssociationAborted(f"association {abort.describe()}")
         return pdu_type, body
+
+    def _tls_failed(self, exc: ssl.SSLError) -> AssociationAborted:
+        """A TLS alert or a bad record ended the connection (e.g. the server refused our
+        certificate after a TLS 1.3 handshake had finished on our side)."""
+        self._closed_by_peer()
+        reason = describe_tls_error(exc, server_side=not self.is_requestor)
+        return AssociationAborted(f"the TLS session ended: {reason}")
 
     def _length_limit(self, pdu_type: int) -> int:
         if pdu_type == P.P_DATA_TF:
@@ -311,8 +331,21 @@ class Association:
         self._closed = True
         self.writer.close()
 
+    def discard(self) -> None:
+        """Drop the connection at once, sending nothing.
+
+        For a connection that never became an association, such as one whose TLS
+        handshake failed or did not finish: there is nothing to abort and no TLS session
+        to shut down, and asyncio may never report such a connection closed.
+        """
+        self._closed = self._discarded = True
+        self.fsm.state = "Sta1"
+        self.writer.transport.abort()
+
     async def close(self) -> None:
         """Close the transport (idempotent)."""
+        if self._discarded:
+            return
         if not self._closed:
             self._closed = True
             self.writer.close()

@@ -31,8 +31,10 @@ from pacslink.dicomnet.errors import (
     NetworkTimeout,
     NoAcceptedContext,
     PDUError,
+    TLSError,
 )
 from pacslink.dicomnet.negotiation import accepted_from_ac, build_request
+from pacslink.dicomnet.tls import describe_tls_error, start_tls
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 
@@ -63,10 +65,24 @@ async def associate(
 ) -> ClientAssociation:
     """Connect and negotiate an association (PS3.8 7.1).
 
+    With ``ssl``, the TCP connection is upgraded to TLS before the A-ASSOCIATE-RQ is sent
+    (DICOM TLS, PS3.15 B.1); the server's certificate is checked as ``ssl`` says, against
+    ``host`` when its ``check_hostname`` is set. TCP connection and handshake together
+    must finish within the connect timeout.
+
     Raises
     ------
     ConnectError
         TCP connection refused or unreachable, or connect timeout.
+    TLSError
+        The TLS handshake failed (a :class:`ConnectError`); the message says why, e.g.
+        ``TLS handshake with host:port failed: the server's certificate was not
+        accepted: self-signed certificate in certificate chain``.
+    AssociationAborted
+        The peer closed the connection without answering the A-ASSOCIATE-RQ (as a DICOM
+        TLS port does with a plain request) or answered A-ABORT. A TLS alert instead of
+        an answer (a server that refused our certificate after a TLS 1.3 handshake had
+        finished on our side) raises :class:`TLSError`.
     AssociationRejected
         The peer sent A-ASSOCIATE-RJ; ``exc.rj.describe()`` says why.
     NetworkTimeout
@@ -75,12 +91,25 @@ async def associate(
         The peer accepted none of the proposed presentation contexts.
     """
     limits = local.limits
+    connected = False
     try:
         async with asyncio.timeout(limits.connect_timeout):
             reader, writer = await asyncio.open_connection(
-                host, port, limit=2 * limits.max_pdu_length + 65536, ssl=ssl
+                host, port, limit=2 * limits.max_pdu_length + 65536
             )
+            connected = True
+            if ssl is not None:
+                try:
+                    await start_tls(writer, ssl, server_side=False, server_hostname=host,
+                                    timeout=limits.connect_timeout + 1)
+                except TLSError as exc:
+                    writer.transport.abort()
+                    raise TLSError(f"TLS handshake with {host}:{port} failed: {exc}") from exc
     except TimeoutError as exc:
+        if connected:
+            writer.transport.abort()
+            raise TLSError(f"TLS handshake with {host}:{port} not finished within "
+                           f"{limits.connect_timeout:g} s") from exc
         raise ConnectError(
             f"no TCP connection to {host}:{port} within {limits.connect_timeout:g} s"
         ) from exc
@@ -104,6 +133,17 @@ async def associate(
             await assoc.close()
             raise AssociationRejected(P.AssociateRJ.decode(body))
         ac = P.AssociateAC.decode(body)
+    except AssociationAborted as exc:
+        if isinstance(exc.__cause__, _ssl.SSLError):
+            reason = describe_tls_error(exc.__cause__, server_side=False)
+            raise TLSError(f"{called_ae_title}@{host}:{port} ended the TLS session without "
+                           f"answering the association request: {reason}") from exc
+        if not isinstance(exc.__cause__, asyncio.IncompleteReadError | ConnectionError):
+            raise  # an A-ABORT: its message says who aborted and why
+        raise AssociationAborted(
+            f"{called_ae_title}@{host}:{port} closed the connection without answering the "
+            "association request"
+        ) from exc
     except NetworkTimeout as exc:
         await assoc.abort()
         raise NetworkTimeout(
@@ -167,13 +207,14 @@ async def c_store(
 
 @contextlib.asynccontextmanager
 async def echo_association(
-    host: str, port: int, local: AEConfig, called_ae_title: str
+    host: str, port: int, local: AEConfig, called_ae_title: str, *,
+    ssl: _ssl.SSLContext | None = None,
 ) -> AsyncIterator[ClientAssociation]:
     """An association with only the Verification context (Implicit VR LE)."""
     from pacslink.dicomnet.negotiation import build_contexts
 
     contexts = build_contexts([(VERIFICATION_SOP_CLASS, ["1.2.840.10008.1.2"])])
-    assoc = await associate(host, port, local, called_ae_title, contexts)
+    assoc = await associate(host, port, local, called_ae_title, contexts, ssl=ssl)
     try:
         yield assoc
     except BaseException:
@@ -185,6 +226,7 @@ async def echo_association(
 
 __all__ = [
     "AssociationAborted",
+    "TLSError",
     "ClientAssociation",
     "associate",
     "c_echo",

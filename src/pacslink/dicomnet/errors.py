@@ -8,6 +8,7 @@
     ├── AssociationAborted        the peer sent A-ABORT, or the connection dropped
     ├── NetworkTimeout            a deadline passed (ARTIM, per-PDU, DIMSE or idle)
     ├── ConnectError              TCP connection could not be opened
+    │   └── TLSError              the TLS handshake failed (PS3.15 B.1)
     ├── DIMSEError                a DIMSE message was malformed or out of place
     └── NoAcceptedContext         the peer accepted no presentation context we can use
 
@@ -57,3 +58,7 @@ class DIMSEError(NetworkError):
 
 class NoAcceptedContext(NetworkError):
     """No accepted presentation context fits what we want to send."""
+
+
+class TLSError(ConnectError):
+    """The DICOM TLS handshake failed (PS3.15 B.1): certificate, version or not TLS at all."""

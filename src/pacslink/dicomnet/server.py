@@ -33,11 +33,12 @@ from pacslink.dicomnet.commands import (
     C_STORE_RSP,
     Command,
 )
-from pacslink.dicomnet.errors import NetworkError, NetworkTimeout
+from pacslink.dicomnet.errors import NetworkError, NetworkTimeout, TLSError
 from pacslink.dicomnet.negotiation import answer_request, check_request
 from pacslink.dicomnet.pump import MessagePump
 from pacslink.dicomnet.qr import QRResponse
 from pacslink.dicomnet.suboperations import SubOperations
+from pacslink.dicomnet.tls import peer_closed, peer_summary, start_tls
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,12 @@ class DicomServer:
         Concurrent associations; one more is rejected with A-ASSOCIATE-RJ
         (transient, service-provider presentation, "local limit exceeded").
     ssl : ssl.SSLContext, optional
-        DICOM TLS (PS3.15 B.1) when given.
+        DICOM TLS (PS3.15 B.1) when given: each connection is accepted as plain TCP and
+        upgraded by the connection's own task, so the handshake falls under the ARTIM
+        deadline and the pending caps like the A-ASSOCIATE-RQ that follows it. A failed
+        handshake is closed and logged as one line, ``TLS handshake with HOST:PORT
+        failed: REASON``: a warning for a refusal (no or untrusted client certificate,
+        TLS older than the context allows, plain DICOM), info when the peer only closed.
     max_pending, max_pending_per_source : int
         Connections that have not finished associating, in all and per source address.
         Past either cap the *oldest* such connection is closed, so idle or drip-feeding
@@ -179,7 +185,7 @@ class DicomServer:
         """Bind and start accepting; raises ``OSError`` when the port is taken."""
         self._server = await asyncio.start_server(
             self._on_connection, host, port, limit=2 * self.local.limits.max_pdu_length + 65536,
-            ssl=self.ssl, reuse_address=True,
+            reuse_address=True,
         )
 
     @property
@@ -213,6 +219,18 @@ class DicomServer:
         await self.close()
 
     async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            await self._connection(reader, writer)
+        except asyncio.CancelledError:
+            # Closed by close() or evicted by _admit. The task is the connection's own and
+            # nobody awaits its cancellation; ending it normally keeps asyncio's
+            # start_server callback from logging a traceback (on Python 3.11 it calls
+            # task.exception(), which raises for a cancelled task).
+            pass
+
+    async def _connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         task = asyncio.current_task()
@@ -254,13 +272,36 @@ class DicomServer:
     async def _run(self, assoc: Association) -> None:
         limits = self.local.limits
         assoc.fsm.state = "Sta2"
+        handshaking = self.ssl is not None
         try:
-            # ARTIM (PS3.8 9.1.5) as an absolute deadline for the whole A-ASSOCIATE-RQ, so
-            # a request drip-fed a byte at a time cannot keep the connection open
+            # ARTIM (PS3.8 9.1.5) as an absolute deadline for the TLS handshake and the
+            # whole A-ASSOCIATE-RQ, so neither drip-fed bytes nor a handshake that never
+            # finishes can keep the connection open
             async with asyncio.timeout(limits.acse_timeout):
+                if self.ssl is not None:
+                    await start_tls(assoc.writer, self.ssl, server_side=True,
+                                    timeout=limits.acse_timeout + 1)
+                    handshaking = False
+                    log.info("TLS with %s:%s: %s", *assoc.peer_address, peer_summary(assoc.writer))
                 pdu_type, body = await assoc.read_pdu(limits.acse_timeout)
+        except TLSError as exc:
+            # a refusal is worth a warning; a peer that only closed (a port probe) is not
+            level = logging.INFO if peer_closed(exc) else logging.WARNING
+            log.log(level, "TLS handshake with %s:%s failed: %s", *assoc.peer_address, exc)
+            assoc.discard()
+            return
+        except asyncio.CancelledError:
+            if handshaking:
+                assoc.discard()  # an A-ABORT in clear text would corrupt the TLS stream
+            raise
         except (NetworkTimeout, TimeoutError):
-            log.info("no A-ASSOCIATE-RQ from %s:%s within the ARTIM timeout", *assoc.peer_address)
+            if handshaking:
+                log.info("no TLS handshake from %s:%s within the ARTIM timeout",
+                         *assoc.peer_address)
+                assoc.discard()
+            else:
+                log.info("no A-ASSOCIATE-RQ from %s:%s within the ARTIM timeout",
+                         *assoc.peer_address)
             return
         finally:
             task = asyncio.current_task()

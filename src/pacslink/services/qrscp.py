@@ -42,6 +42,7 @@ from pacslink.services.access import CallerPolicy
 from pacslink.services.part10 import NotPart10Error, Part10Info, read_part10_info
 from pacslink.services.scp import OpenInstance, StorageSCP, StoredEvent
 from pacslink.services.scu import FileOutcome, outcome_of, prepare, send_files
+from pacslink.services.tls import ClientTLS
 
 log = logging.getLogger(__name__)
 QR_SYNTAXES = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN)
@@ -110,7 +111,11 @@ class _Counters:
 
 
 class QueryRetrieveSCP(StorageSCP):
-    """Verification, Storage and Q/R (FIND, MOVE, GET; Patient and Study Root) SCP."""
+    """Verification, Storage and Q/R (FIND, MOVE, GET; Patient and Study Root) SCP.
+
+    C-MOVE sub-operations go to destinations marked ``tls = true`` over DICOM TLS with
+    the client context of ``tls``.
+    """
 
     def __init__(
         self,
@@ -123,8 +128,10 @@ class QueryRetrieveSCP(StorageSCP):
         quirks: Quirks | None = None,
         on_stored: Callable[[StoredEvent], None] | None = None,
         callers: CallerPolicy | None = None,
+        tls: ClientTLS | None = None,
     ) -> None:
         super().__init__(local, open_instance, on_stored, callers=callers)
+        self.tls = tls  # C-MOVE destinations marked tls = true
         self.find = find
         self.locate = locate
         self.destinations = destinations
@@ -243,7 +250,8 @@ class QueryRetrieveSCP(StorageSCP):
         queue: asyncio.Queue[FileOutcome | None] = asyncio.Queue()
         originator = (assoc.peer_ae_title, message.command.MessageID or 0)
         task = asyncio.create_task(send_files(
-            self.local, destination, files, queue.put_nowait, move_originator=originator))
+            self.local, destination, files, queue.put_nowait, move_originator=originator,
+            tls=self.tls))
         task.add_done_callback(lambda _: queue.put_nowait(None))
         try:
             while (outcome := await queue.get()) is not None:

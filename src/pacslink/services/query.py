@@ -25,13 +25,13 @@ from pacslink.conformance import (
 )
 from pacslink.dicomnet import status as S
 from pacslink.dicomnet.association import AcceptedContext, AEConfig
-from pacslink.dicomnet.client import associate
 from pacslink.dicomnet.errors import AssociationRejected, NetworkError, NetworkTimeout
 from pacslink.dicomnet.negotiation import build_contexts
 from pacslink.dicomnet.qr import c_find
 from pacslink.errors import QueryError
 from pacslink.identifiers import build_find_identifier, decode_identifier, encode_identifier
 from pacslink.models import Query, QueryLevel, QueryMatch, QueryModel, RemoteAE
+from pacslink.services.tls import ClientTLS, open_association
 
 FIND_SYNTAXES = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
 _FIND_UIDS = {QueryModel.STUDY_ROOT: STUDY_ROOT_QR_FIND, QueryModel.PATIENT_ROOT: PATIENT_ROOT_QR_FIND}
@@ -99,6 +99,7 @@ async def find_on_ae(
     max_results: int = 1000,
     timeout: float = 10.0,
     on_match: MatchCallback | None = None,
+    tls: ClientTLS | None = None,
 ) -> AEQueryResult:
     """Run one C-FIND on ``ae``; never raises for network trouble (see ``state``).
 
@@ -117,6 +118,8 @@ async def find_on_ae(
         Matches to keep; one more sends C-CANCEL (PS3.7 9.3.2.3).
     timeout : float
         Seconds the AE may stay silent (connecting, negotiating, between responses).
+    tls : ClientTLS, optional
+        The client context for an AE marked ``tls = true``.
 
     Raises
     ------
@@ -135,7 +138,7 @@ async def find_on_ae(
     contexts = build_contexts([(_FIND_UIDS[m], FIND_SYNTAXES) for m in wanted])
     start = time.perf_counter()
     try:
-        async with await associate(ae.host, ae.port, local, ae.ae_title, contexts) as assoc:
+        async with await open_association(local, ae, contexts, tls=tls) as assoc:
             ctx, used = _pick_context(assoc.contexts, model)
             result.model = used
             identifier = encode_identifier(build_find_identifier(query, used), ctx.transfer_syntax)
@@ -199,6 +202,7 @@ async def federated_find(
     timeout: float = 10.0,
     on_match: MatchCallback | None = None,
     on_ae_done: Callable[[AEQueryResult], None] | None = None,
+    tls: ClientTLS | None = None,
 ) -> FederatedResult:
     """Search every AE in ``aes`` concurrently and merge the answers."""
     build_find_identifier(query, model or QueryModel.STUDY_ROOT)
@@ -206,7 +210,7 @@ async def federated_find(
 
     async def one(ae: RemoteAE) -> AEQueryResult:
         result = await find_on_ae(local, ae, query, model=model, max_results=max_results,
-                                  timeout=timeout, on_match=on_match)
+                                  timeout=timeout, on_match=on_match, tls=tls)
         if on_ae_done is not None:
             on_ae_done(result)
         return result

@@ -32,7 +32,6 @@ from pacslink.conformance import (
 from pacslink.dicomnet import pdu as P
 from pacslink.dicomnet import status as S
 from pacslink.dicomnet.association import AEConfig, Association, Message
-from pacslink.dicomnet.client import associate
 from pacslink.dicomnet.errors import AssociationRejected, NetworkError
 from pacslink.dicomnet.negotiation import build_contexts
 from pacslink.dicomnet.qr import QROperation, QRResponse, c_get, c_move
@@ -42,6 +41,7 @@ from pacslink.models import Query, QueryLevel, QueryModel, RemoteAE, RetrieveMet
 from pacslink.services.contexts import storage_scp_contexts
 from pacslink.services.query import find_on_ae
 from pacslink.services.scp import StorageSCP
+from pacslink.services.tls import ClientTLS, open_association
 from pacslink.services.tracking import RetrieveRegistry, Tracker
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,8 @@ PresentCheck = Callable[[Iterable[str]], Awaitable[set[str]]]
 
 
 async def list_expected(
-    local: AEConfig, ae: RemoteAE, target: RetrieveTarget, *, timeout: float, max_results: int
+    local: AEConfig, ae: RemoteAE, target: RetrieveTarget, *, timeout: float, max_results: int,
+    tls: ClientTLS | None = None,
 ) -> dict[str, ExpectedInstance]:
     """Image-level C-FINDs listing the SOP Instances of ``target`` (PS3.4 C.4.1.2.1).
 
@@ -149,7 +150,7 @@ async def list_expected(
         result = await find_on_ae(
             local, ae, Query(QueryLevel.SERIES, patient_id=target.patient_id,
                              study_instance_uid=target.study_instance_uid),
-            timeout=timeout, max_results=max_results)
+            timeout=timeout, max_results=max_results, tls=tls)
         if not result.ok:
             raise QueryError(f"listing the series failed: {result.error}")
         series = [m.get("SeriesInstanceUID") for m in result.matches if m.get("SeriesInstanceUID")]
@@ -159,7 +160,7 @@ async def list_expected(
             local, ae, Query(QueryLevel.IMAGE, patient_id=target.patient_id,
                              study_instance_uid=target.study_instance_uid,
                              series_instance_uid=series_uid),
-            timeout=timeout, max_results=max_results)
+            timeout=timeout, max_results=max_results, tls=tls)
         if not result.ok:
             raise QueryError(f"listing the instances failed: {result.error}")
         for m in result.matches:
@@ -185,14 +186,18 @@ class Retriever:
     own_scp_in_process : bool
         False when another process (``pacslink listen``) receives the C-MOVE
         sub-operations: arrivals are then seen by polling the store.
+    tls : ClientTLS, optional
+        The client context for AEs marked ``tls = true`` (C-FIND, C-MOVE, C-GET).
     """
 
     def __init__(
         self, local: AEConfig, registry: RetrieveRegistry, storage: StorageSCP,
         present: PresentCheck, *, own_scp_in_process: bool = True,
         query_timeout: float = 10.0, move_timeout: float = 30.0, max_results: int = 100_000,
+        tls: ClientTLS | None = None,
     ) -> None:
         self.local = local
+        self.tls = tls
         self.registry = registry
         self.storage = storage
         self.present = present
@@ -209,7 +214,8 @@ class Retriever:
         report = RetrieveReport(ae, target)
         try:
             report.expected = await list_expected(
-                self.local, ae, target, timeout=self.query_timeout, max_results=self.max_results)
+                self.local, ae, target, timeout=self.query_timeout, max_results=self.max_results,
+                tls=self.tls)
             report.expected_known = True
         except QueryError as exc:
             report.notes.append(f"cannot list the expected instances ({exc}); "
@@ -283,7 +289,7 @@ class Retriever:
         report.method = "move"
         contexts = build_contexts([(_MOVE[QueryModel.STUDY_ROOT], SYNTAXES)])
         with self._tracked(ae, report) as tracker:
-            async with await associate(ae.host, ae.port, self.local, ae.ae_title, contexts) as assoc:
+            async with await open_association(self.local, ae, contexts, tls=self.tls) as assoc:
                 ctx = assoc.context_for(_MOVE[QueryModel.STUDY_ROOT])
                 for _level, identifier in self._identifiers(target, report):
                     op = c_move(assoc, ctx, self.local.ae_title,
@@ -371,8 +377,8 @@ class Retriever:
                 assert assoc is not None
                 return await storage.on_c_store(assoc, message)
 
-            assoc = await associate(ae.host, ae.port, self.local, ae.ae_title,
-                                    build_contexts(wanted), roles=roles)
+            assoc = await open_association(self.local, ae, build_contexts(wanted), tls=self.tls,
+                                           roles=roles)
             async with assoc:
                 ctx = assoc.context_for(_GET[QueryModel.STUDY_ROOT])
                 for _level, identifier in self._identifiers(target, report):

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pacslink.dicomnet import status as S
 from pacslink.dicomnet.association import AcceptedContext, AEConfig, Association, FileDataset
 from pacslink.dicomnet.commands import Command
-from pacslink.dicomnet.client import associate, c_echo, c_store, echo_association
+from pacslink.dicomnet.client import VERIFICATION_SOP_CLASS, c_echo, c_store
 from pacslink.dicomnet.errors import NetworkError
 from pacslink.dicomnet.negotiation import build_contexts
 from pacslink.models import RemoteAE
 from pacslink.services.contexts import FALLBACK, plan_associations
 from pacslink.services.part10 import Part10Info
+from pacslink.services.tls import ClientTLS, open_association
 from pacslink.services.transcode import encode_dataset_as
 
 log = logging.getLogger(__name__)
@@ -42,20 +43,26 @@ class EchoResult:
         return self.status == S.SUCCESS
 
 
-async def echo(local: AEConfig, ae: RemoteAE) -> EchoResult:
-    """Open an association with ``ae``, send one C-ECHO, release; never raises."""
+async def echo(local: AEConfig, ae: RemoteAE, *, tls: ClientTLS | None = None) -> EchoResult:
+    """Open an association with ``ae``, send one C-ECHO, release; never raises.
+
+    ``tls`` gives the client context for an AE marked ``tls = true``.
+    """
     start = time.perf_counter()
+    contexts = build_contexts([(VERIFICATION_SOP_CLASS, ["1.2.840.10008.1.2"])])
     try:
-        async with echo_association(ae.host, ae.port, local, ae.ae_title) as assoc:
+        async with await open_association(local, ae, contexts, tls=tls) as assoc:
             status = await c_echo(assoc)
     except NetworkError as exc:
         return EchoResult(ae, None, None, str(exc))
     return EchoResult(ae, status, (time.perf_counter() - start) * 1000.0)
 
 
-async def echo_many(local: AEConfig, aes: Sequence[RemoteAE]) -> list[EchoResult]:
+async def echo_many(
+    local: AEConfig, aes: Sequence[RemoteAE], *, tls: ClientTLS | None = None
+) -> list[EchoResult]:
     """C-ECHO every AE at once; results in the order given."""
-    return list(await asyncio.gather(*(echo(local, ae) for ae in aes)))
+    return list(await asyncio.gather(*(echo(local, ae, tls=tls) for ae in aes)))
 
 
 @dataclass(frozen=True)
@@ -134,11 +141,13 @@ async def send_files(
     progress: ProgressCallback | None = None,
     *,
     move_originator: tuple[str, int] | None = None,
+    tls: ClientTLS | None = None,
 ) -> list[FileOutcome]:
     """C-STORE ``files`` to ``ae``; one outcome per file, in sending order.
 
     ``move_originator`` (AE title, Message ID) marks the C-STOREs as sub-operations of
-    that C-MOVE (PS3.7 9.1.1.1.8).
+    that C-MOVE (PS3.7 9.1.1.1.8). ``tls`` gives the client context for an AE marked
+    ``tls = true``.
 
     A network failure fails the files not yet acknowledged on that association (with
     the reason) and the next association is tried for the rest.
@@ -153,7 +162,7 @@ async def send_files(
     for plan in plan_associations(files):
         contexts = build_contexts(plan.contexts)
         try:
-            assoc = await associate(ae.host, ae.port, local, ae.ae_title, contexts)
+            assoc = await open_association(local, ae, contexts, tls=tls)
         except NetworkError as exc:
             for info in plan.files:
                 report(FileOutcome(str(info.path), info.sop_instance_uid, None, "Failure", str(exc)))
