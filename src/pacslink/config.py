@@ -143,18 +143,6 @@ def _log_level(value: object) -> str:
     return value.strip().upper()
 
 
-_TRUE: Final = ("true", "yes", "on", "1")
-_FALSE: Final = ("false", "no", "off", "0")
-
-
-def _boolean(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ConfigError(f"must be true or false, got {value!r}")
-
-
 @dataclass(frozen=True)
 class Setting:
     """The description of one setting: the row of :data:`SETTINGS` that drives it all.

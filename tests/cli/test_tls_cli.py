@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from pacslink.cli.main import app
 from tests.factory import make_ct
-from tests.peers import DCMTK_ENV, free_port, require, wait_for_port
+from pacslink.aeregistry import AERegistry
+from tests.peers import allow_callers, DCMTK_ENV, free_port, require, wait_for_port
 from tests.tls_certs import make_ca
 
 pytestmark = pytest.mark.interop
@@ -56,6 +57,7 @@ def test_listen_tls_serves_dcmtk_and_pacslink_and_logs_refusals(tmp_path: Path) 
     ds.save_as(image, enforce_file_format=True)
 
     listen_home, port = tmp_path / "listener", free_port()
+    allow_callers(AERegistry.for_home(listen_home), "STORESCU")
     err = tmp_path / "listen.err"
     with open(err, "wb") as stderr:
         proc = subprocess.Popen(

@@ -61,7 +61,9 @@ def home(
     tmp_path: Path, name: str, pair: KeyPair | None, ca: Path | None, **flags: object
 ) -> Pacslink:
     """A pacslink home whose tls_* settings name ``pair`` and ``ca``."""
-    given: dict[str, object] = {"port": free_port(), "min_free_mb": 1, "ae_title": name.upper()}
+    # These tests are about TLS; calling-AE checks are tested in test_access_control.py.
+    given: dict[str, object] = {"port": free_port(), "min_free_mb": 1, "ae_title": name.upper(),
+                                "accept_unknown_callers": True}
     if pair is not None:
         given |= {"tls_cert": pair.cert, "tls_key": pair.key}
     if ca is not None:
