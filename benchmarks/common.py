@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -46,7 +47,7 @@ class Sizes:
     mf_size: int = 512
     senders: int = 4               # parallel storescu processes (ct_count split among them)
     echo_one: int = 5000           # C-ECHOs on one association
-    echo_new: int = 200            # associations of one C-ECHO each
+    echo_new: int = 100            # associations of one C-ECHO each
     find_matches: int = 5000       # C-FIND responses
     federated_aes: int = 5
     slow_seconds: float = 2.0      # the slow AE's delay before its match
@@ -84,10 +85,17 @@ class Context:
                                 check=False)
         return result.stdout
 
+    def peer_env(self, **settings: str | int | float) -> dict[str, str]:
+        """Environment of a pacslink process that only serves the benchmark (a sample PACS):
+        ``sync = never`` where available, so it indexes its files without an fsync each."""
+        if self.has_sync_never:
+            settings = {"sync": "never", **settings}
+        return pacslink_env(**settings)
+
     @property
     def has_sync_never(self) -> bool:
-        """Whether ``pacslink listen`` has ``--sync`` (``durable``/``never``)."""
-        return "--sync" in self.listen_help
+        """Whether ``pacslink listen`` has the option ``--sync`` (``durable``/``never``)."""
+        return re.search(r"^\W*--sync\b", self.listen_help, re.MULTILINE) is not None
 
 
 def pacslink_env(**settings: str | int | float) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,11 +115,14 @@ class DataCache:
         self.root = root
         self.sizes = sizes
         self._made: dict[str, Series] = {}
+        self._lock = threading.Lock()  # scenarios may run in threads (--jobs, quick only)
 
     def _get(self, kind: str, **kwargs: int | str) -> Series:
-        if kind not in self._made:
-            self._made[kind] = write_series(self.root / kind, **kwargs)  # type: ignore[arg-type]
-        return self._made[kind]
+        with self._lock:
+            if kind not in self._made:
+                self._made[kind] = write_series(self.root / kind,
+                                                **kwargs)  # type: ignore[arg-type]
+            return self._made[kind]
 
     def ct(self) -> Series:
         """``ct_count`` CT images of ``ct_size``² 16-bit pixels (512 KB each at 512)."""

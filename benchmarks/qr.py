@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ImplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ImplicitVRLittleEndian, generate_uid
 
 from benchmarks.common import (
     DCMTK_ENV,
@@ -62,7 +62,7 @@ def _identifier_file(query: Query, path: Path) -> Path:
     ds = build_find_identifier(query, QueryModel.STUDY_ROOT)
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = find_sop_class(QueryModel.STUDY_ROOT)
+    ds.file_meta.MediaStorageSOPClassUID = UID(find_sop_class(QueryModel.STUDY_ROOT))
     ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.save_as(path, enforce_file_format=True)
     return path
@@ -96,7 +96,7 @@ def _dcmqrscp(folder: Path, aet: str, series: Series,
 
 
 @contextlib.contextmanager
-def _sample_pacs(folder: Path, aet: str, *, slow: float = 0.0,
+def _sample_pacs(ctx: Context, folder: Path, aet: str, *, slow: float = 0.0,
                  max_results: int = 1000) -> Iterator[Server]:
     """``pacslink pacs serve folder`` (it indexes the folder, then listens)."""
     port = free_port()
@@ -104,7 +104,7 @@ def _sample_pacs(folder: Path, aet: str, *, slow: float = 0.0,
     if slow:
         args += ["--slow", str(slow)]
     with serving(f"pacs-{aet.lower()}", args, port, folder.parent, timeout=300,
-                 env=pacslink_env(max_results=max_results)) as server:
+                 env=ctx.peer_env(max_results=max_results)) as server:
         yield server
 
 
@@ -135,26 +135,29 @@ def measure_find(ctx: Context, rows: list[Row]) -> None:
                   series_instance_uid=series.series_instance_uid)
     query_file = _identifier_file(query, work / "query.dcm")
     limit = series.count * 2
-    with _sample_pacs(series.folder, "SAMPLEPACS", max_results=limit) as pacs:
+    with _sample_pacs(ctx, series.folder, "SAMPLEPACS", max_results=limit) as pacs:
         ours = [*PACSLINK, "--home", str(work / "home"), "find", "--model", "study",
                 "--ae", f"SAMPLEPACS@127.0.0.1:{pacs.port}", "--level", "image",
                 "--study-uid", series.study_instance_uid,
                 "--series-uid", series.series_instance_uid, "--json"]
         theirs = _findscu("SAMPLEPACS", pacs.port, query_file)
+        inside: list[float] = []
         for rep in range(ctx.reps):
             seconds = {}
             for side in alternate(rep, ["pacslink", "dcmtk"]):
                 if side == "pacslink":
                     seconds[side], output = run(ours, cwd=work, name="pacslink-find",
                                                 env=pacslink_env(max_results=limit))
-                    expect("pacslink find results", len(_json(output, "pacslink find")["results"]),
-                           series.count)
+                    document = _json(output, "pacslink find")
+                    expect("pacslink find results", len(document["results"]), series.count)
+                    inside.append(series.count / float(document["seconds"]))
                 else:
                     seconds[side], _ = run(theirs, cwd=work, env=DCMTK_ENV, name="findscu")
                     expect("findscu responses", _responses(work / "findscu.log"), series.count)
             n = series.count
             row.add_pair(n / seconds["pacslink"], n / seconds["dcmtk"],
                          seconds["dcmtk"] / seconds["pacslink"])
+    row.extra["search_only_responses_per_s"] = round(statistics.median(inside), 1)
 
 
 # --- federated C-FIND ---------------------------------------------------------------------
@@ -168,6 +171,7 @@ def plan_federated(ctx: Context) -> list[Row]:
                 f"sum of {s.federated_aes} findscu runs",
                 Target("wall <= 1.2x the slowest AE", max_ratio=1.2),
                 ratio_definition="pacslink wall / slowest single findscu, per repetition",
+                ratio_suffix=" the slowest AE",
                 notes=["pacslink includes its start-up"])]
 
 
@@ -188,7 +192,8 @@ def measure_federated(ctx: Context, rows: list[Row]) -> None:
         for i in range(s.federated_aes - 1):
             server = stack.enter_context(_dcmqrscp(work / f"dcmqr{i}", f"DCMQR{i}", study))
             aes[server.aet] = server.port
-        slow = stack.enter_context(_sample_pacs(slow_folder, "SLOWPACS", slow=s.slow_seconds))
+        slow = stack.enter_context(_sample_pacs(ctx, slow_folder, "SLOWPACS",
+                                                slow=s.slow_seconds))
         aes["SLOWPACS"] = slow.port
         app = Pacslink.from_home(home, environ={})
         for aet, port in aes.items():
@@ -196,7 +201,7 @@ def measure_federated(ctx: Context, rows: list[Row]) -> None:
         app.close()
         ours = [*PACSLINK, "--home", str(home), "find", "--model", "study",
                 "--patient-id", PATIENT_ID, "--json"]
-        slowest_list, to_sum = [], []
+        slowest_list, to_sum, inside = [], [], []
         for rep in range(ctx.reps):
             wall = 0.0
             singles: dict[str, float] = {}
@@ -204,7 +209,9 @@ def measure_federated(ctx: Context, rows: list[Row]) -> None:
                 if side == "pacslink":
                     wall, output = run(ours, cwd=work, name="pacslink-find",
                                        env=pacslink_env(query_timeout=30))
-                    _check_federated(_json(output, "pacslink find"), len(aes))
+                    document = _json(output, "pacslink find")
+                    _check_federated(document, len(aes))
+                    inside.append(float(document["seconds"]))
                 else:
                     for aet, port in aes.items():
                         singles[aet], _ = run(_findscu(aet, port, query_file), cwd=work,
@@ -216,7 +223,8 @@ def measure_federated(ctx: Context, rows: list[Row]) -> None:
             slowest_list.append(slowest)
             to_sum.append(wall / total)
     row.extra["slowest_single_findscu_s"] = round(statistics.median(slowest_list), 3)
-    row.extra["pacslink_wall_over_sum"] = round(statistics.median(to_sum), 3)
+    row.extra["wall_over_sum"] = round(statistics.median(to_sum), 3)
+    row.extra["search_only_s"] = round(statistics.median(inside), 3)
 
 
 def _check_federated(document: dict[str, Any], ae_count: int) -> None:
@@ -262,31 +270,38 @@ def measure_move(ctx: Context, rows: list[Row]) -> None:
     our_port, mover_port = free_port(), free_port()
     peers = {"PACSLINK": ("127.0.0.1", our_port), "MOVESCU": ("127.0.0.1", mover_port)}
     with _dcmqrscp(work / "dcmqrscp", "DCMQR", series, peers) as scp:
+        inside: dict[str, list[float]] = {suffix: [] for suffix in modes}
         for rep in range(ctx.reps):
             seconds: dict[str, float] = {}
             for side in alternate(rep, [*modes, "dcmtk"]):
                 if side == "dcmtk":
                     seconds[side] = _movescu(ctx, scp, series, mover_port)
                 else:
-                    seconds[side] = _pacslink_retrieve(ctx, scp, series, our_port, modes[side])
+                    seconds[side], itself = _pacslink_retrieve(ctx, scp, series, our_port,
+                                                               modes[side])
+                    inside[side].append(series.count / itself)
             for suffix in modes:
                 by_mode[suffix].add_pair(series.count / seconds[suffix],
                                          series.count / seconds["dcmtk"],
                                          seconds["dcmtk"] / seconds[suffix])
+    for suffix, rates in inside.items():
+        by_mode[suffix].extra["retrieve_only_images_per_s"] = round(statistics.median(rates), 1)
 
 
 def _pacslink_retrieve(ctx: Context, scp: DcmqrscpServer, series: Series, port: int,
-                       settings: dict[str, str]) -> float:
+                       settings: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds of the process, seconds the retrieve itself took by its own report)."""
     home = ctx.fresh("retrieve/home")
     args = [*PACSLINK, "--home", str(home), "retrieve", f"{scp.aet}@127.0.0.1:{scp.port}",
             "--study", series.study_instance_uid, "--method", "move", "--json"]
     seconds, output = run(args, cwd=home, name="pacslink-retrieve",
                           env=pacslink_env(port=port, min_free_mb=1, **settings))
-    (report,) = _json(output, "pacslink retrieve")["retrieves"]
+    document = _json(output, "pacslink retrieve")
+    (report,) = document["retrieves"]
     if not report["complete"]:
         raise BenchError(f"pacslink retrieve incomplete: {report}")
     expect("images pacslink retrieve stored", report["present"], series.count)
-    return seconds
+    return seconds, float(document["seconds"])
 
 
 def _movescu(ctx: Context, scp: DcmqrscpServer, series: Series, port: int) -> float:

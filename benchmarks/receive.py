@@ -57,7 +57,7 @@ def _send(port: int, series: Series, senders: int, cwd: Path) -> float:
 
 def _pacslink_run(ctx: Context, series: Series, senders: int, mode_args: Sequence[str],
                   row: Row) -> float:
-    home = ctx.fresh("receive/pacslink")
+    home = ctx.fresh(f"{row.key}/pacslink")
     port = free_port()
     args = [*PACSLINK, "--home", str(home), "listen", "--port", str(port), *mode_args]
     with serving("pacslink-listen", args, port, home, env=pacslink_env(min_free_mb=1)) as server:
@@ -71,8 +71,8 @@ def _pacslink_run(ctx: Context, series: Series, senders: int, mode_args: Sequenc
     return seconds
 
 
-def _dcmtk_run(ctx: Context, series: Series, senders: int, fork: bool) -> float:
-    out = ctx.fresh("receive/storescp")
+def _dcmtk_run(ctx: Context, name: str, series: Series, senders: int, fork: bool) -> float:
+    out = ctx.fresh(f"{name}/storescp")
     port = free_port()
     args = ["storescp", *(["--fork"] if fork else []), "--bit-preserving", "-aet", "PACSLINK",
             "-od", str(out / "files"), str(port)]
@@ -117,7 +117,7 @@ def _measure(ctx: Context, rows: Sequence[Row], series: Series, *, senders: int 
         seconds: dict[str, float] = {}
         for side in alternate(rep, [*modes, "dcmtk"]):
             if side == "dcmtk":
-                seconds[side] = _dcmtk_run(ctx, series, senders, fork)
+                seconds[side] = _dcmtk_run(ctx, rows[0].key, series, senders, fork)
             else:
                 seconds[side] = _pacslink_run(ctx, series, senders, modes[side], by_mode[side])
         for suffix in modes:
@@ -154,7 +154,7 @@ def measure_tiny(ctx: Context, rows: list[Row]) -> None:
 
 def plan_multiframe(ctx: Context) -> list[Row]:
     s = ctx.sizes
-    mb = s.mf_size**2 * 2 * s.mf_frames / 1e6
+    mb = s.mf_size**2 * 2 * s.mf_frames / 2**20
     return _rows("receive_multiframe", f"receive {s.mf_count} x {mb:.0f} MB multi-frame", "MB/s",
                  "storescp --bit-preserving", target=AT_LEAST_DCMTK, memory_bound=100)
 

@@ -77,6 +77,8 @@ class Row:
     reference_command: str | None
     target: Target = INFO
     ratio_definition: str = "pacslink / DCMTK, per pair"
+    #: Shown after the ratio in the table, for a ratio that is not "x as fast as DCMTK".
+    ratio_suffix: str = ""
     ours: list[float] = field(default_factory=list)
     theirs: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
@@ -166,6 +168,17 @@ def _number(value: float | None) -> str:
     return f"{value:.2f}"
 
 
+#: How each extra measurement reads in the notes column.
+EXTRA_LABELS = {
+    "peak_rss_mb": "peak RSS {} MB",
+    "slowest_single_findscu_s": "slowest AE alone {} s",
+    "wall_over_sum": "{}x the sum",
+    "search_only_s": "search itself {} s",
+    "search_only_responses_per_s": "search itself {} responses/s",
+    "retrieve_only_images_per_s": "retrieve itself {} images/s",
+}
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -184,10 +197,13 @@ def table_line(row: Row) -> str:
         notes.insert(0, row.error)
     else:
         ours = f"{_number(row.ours_median)} {row.unit}"
-        theirs = "—" if row.reference_command is None else f"{_number(row.theirs_median)} {row.unit}"
-        ratio = "—" if row.ratio_median is None else f"{row.ratio_median:.2f}x"
+        theirs = ("—" if row.reference_command is None
+                  else f"{_number(row.theirs_median)} {row.unit}")
+        ratio = ("—" if row.ratio_median is None
+                 else f"{row.ratio_median:.2f}x{row.ratio_suffix}")
     for name, value in row.extra.items():
-        notes.append(f"{name.replace('_', ' ')} {_number(value)}")
+        label = EXTRA_LABELS.get(name, name.replace("_", " ") + " {}")
+        notes.append(label.format(_number(value)))
     cells = (row.scenario, ours, theirs, ratio, row.target.text, met, "; ".join(notes))
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 

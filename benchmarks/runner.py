@@ -9,6 +9,7 @@ and the table is printed at the end.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
 import os
 import platform
@@ -76,22 +77,24 @@ def select(names: Sequence[str]) -> list[Scenario]:
 def _version(args: Sequence[str]) -> str:
     try:
         result = subprocess.run(list(args), capture_output=True, text=True, timeout=30,
-                                env=pacslink_env(), check=False)
+                                check=False)
     except (OSError, subprocess.TimeoutExpired):
         return "unavailable"
     text = (result.stdout or result.stderr).strip().splitlines()
     return text[0].strip() if text else "unavailable"
 
 
-def _startup_seconds() -> float:
-    """Median wall time of ``pacslink --version``: what every CLI run pays before any work."""
-    times = []
-    for _ in range(3):
+def _startup(samples: int) -> tuple[str, float]:
+    """pacslink's version, and the median wall time of ``pacslink --version``: what every
+    CLI run pays before any work (interpreter start and imports)."""
+    times, version = [], "unavailable"
+    for _ in range(samples):
         start = time.perf_counter()
-        subprocess.run([*PACSLINK, "--version"], capture_output=True, env=pacslink_env(),
-                       timeout=60, check=False)
+        result = subprocess.run([*PACSLINK, "--version"], capture_output=True, text=True,
+                                env=pacslink_env(), timeout=60, check=False)
         times.append(time.perf_counter() - start)
-    return sorted(times)[1]
+        version = result.stdout.strip() or version
+    return version, sorted(times)[len(times) // 2]
 
 
 def _git_commit() -> str:
@@ -105,17 +108,18 @@ def _git_commit() -> str:
 
 def _meta(ctx: Context, scenarios: Sequence[Scenario]) -> dict[str, Any]:
     load = os.getloadavg()
+    version, startup = _startup(1 if ctx.quick else 3)
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "commit": _git_commit(),
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs",
         "load_average_at_start": f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
         "python": platform.python_version(),
-        "pacslink": _version([*PACSLINK, "--version"]),
+        "pacslink": version,
         "dcmtk": _version(["storescp", "--version"]),
         "mode": "quick (tiny sizes, smoke test only)" if ctx.quick else "full",
         "repetitions": ctx.reps,
-        "pacslink_startup_s": round(_startup_seconds(), 3),
+        "pacslink_startup_s": round(startup, 3),
         "scenarios": [s.name for s in scenarios],
     }
 
@@ -155,6 +159,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              f"{MIN_REPS} unless --quick)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"),
                         help="where results.md and results.json go (default bench-results/)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="with --quick: run N scenarios at once (a faster smoke test; "
+                             "the figures of such a run mean nothing)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp dir (data, logs of every process)")
     args = parser.parse_args(argv)
@@ -162,6 +169,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.reps = 1 if args.quick else MIN_REPS
     if args.reps < 1 or (args.reps < MIN_REPS and not args.quick):
         parser.error(f"--reps must be at least {MIN_REPS} (medians of fewer runs mean little)")
+    if args.jobs < 1 or (args.jobs > 1 and not args.quick):
+        parser.error("--jobs above 1 only with --quick: scenarios running at once slow each "
+                     "other down, so their figures would mean nothing")
     return args
 
 
@@ -175,13 +185,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ctx = Context(tmp, sizes, args.reps, args.quick)
         meta = _meta(ctx, scenarios)
+        # Parallel (quick) runs start the last, longest scenarios first; rows keep their order.
+        order = scenarios if args.jobs == 1 else scenarios[::-1]
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            done = dict(zip(order, pool.map(lambda s: run_scenario(ctx, s), order)))
         for scenario in scenarios:
-            rows.extend(run_scenario(ctx, scenario))
+            rows.extend(done[scenario])
     finally:
         if args.keep:
             print(f"temp dir kept: {tmp}", file=sys.stderr)
         else:
+            cleanup = time.perf_counter()
             shutil.rmtree(tmp, ignore_errors=True)
+            print(f"-- removed the temp dir in {time.perf_counter() - cleanup:.1f} s",
+                  file=sys.stderr)
     meta["duration_s"] = round(time.perf_counter() - started, 1)
     md, js = write(args.out, rows, meta)
     print()

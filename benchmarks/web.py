@@ -63,7 +63,7 @@ def measure(ctx: Context, rows: list[Row]) -> None:
     client_port, pacs_port = free_port(), free_port()
     pacs_args = [*PACSLINK, "pacs", "serve", str(ct.folder), "--aet", "SAMPLEPACS",
                  "--port", str(pacs_port), "--destination", f"PACSLINK@127.0.0.1:{client_port}"]
-    with serving("sample-pacs", pacs_args, pacs_port, work, env=pacslink_env(), timeout=300), \
+    with serving("sample-pacs", pacs_args, pacs_port, work, env=ctx.peer_env(), timeout=300), \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
