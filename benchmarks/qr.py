@@ -42,6 +42,7 @@ from benchmarks.common import (
     pacslink_env,
     run,
     serving,
+    sync_disks,
 )
 from benchmarks.data import PATIENT_ID, Series
 from benchmarks.receive import AT_LEAST_DCMTK
@@ -294,6 +295,7 @@ def _pacslink_retrieve(ctx: Context, scp: DcmqrscpServer, series: Series, port: 
     home = ctx.fresh("retrieve/home")
     args = [*PACSLINK, "--home", str(home), "retrieve", f"{scp.aet}@127.0.0.1:{scp.port}",
             "--study", series.study_instance_uid, "--method", "move", "--json"]
+    sync_disks()
     seconds, output = run(args, cwd=home, name="pacslink-retrieve",
                           env=pacslink_env(port=port, min_free_mb=1, **settings))
     document = _json(output, "pacslink retrieve")
@@ -311,6 +313,7 @@ def _movescu(ctx: Context, scp: DcmqrscpServer, series: Series, port: int) -> fl
             "--port", str(port), "-od", str(out / "files"),
             "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={series.study_instance_uid}",
             "127.0.0.1", str(scp.port)]
+    sync_disks()
     seconds, _ = run(args, cwd=out, env=DCMTK_ENV, name="movescu")
     expect("images movescu stored", count_files(out / "files"), series.count)
     return seconds

@@ -63,9 +63,9 @@ def select(names: Sequence[str]) -> list[Scenario]:
     SystemExit
         A name matches nothing (the message lists the valid ones).
     """
-    if not names:
-        return list(SCENARIOS)
     wanted = {n.strip() for name in names for n in name.split(",") if n.strip()}
+    if not wanted:
+        return list(SCENARIOS)
     known = {s.name for s in SCENARIOS} | {s.group for s in SCENARIOS}
     unknown = sorted(wanted - known)
     if unknown:

@@ -22,6 +22,7 @@ from benchmarks.common import (
     free_port,
     pacslink_env,
     serving,
+    sync_disks,
 )
 from benchmarks.results import Row, Target
 from pacslink.api import Pacslink
@@ -93,6 +94,7 @@ def _one(ctx: Context, browser: Any, rep: int, study_uid: str, pacs_port: int,
             page.goto(f"/study/SAMPLEPACS/{study_uid}")
             page.wait_for_selector("#series-table tbody tr[data-series]")
             page.wait_for_selector("#retrieve-study:not([disabled])")
+            sync_disks()
             start = time.perf_counter()
             page.click("#retrieve-study")
             page.click("[data-action=view]:not([aria-disabled])")
