@@ -1,7 +1,7 @@
-"""``python -m benchmarks``: every benchmark, printed as Markdown tables."""
+"""``python -m benchmarks``: every scenario, written to bench-results/ and printed as a table."""
 
-from benchmarks import qr, receive
+import sys
 
-receive.main()
-print()
-qr.main()
+from benchmarks.runner import main
+
+sys.exit(main())

@@ -24,7 +24,7 @@ from pacslink.config import (
     validate_ae_title,
 )
 from pacslink.errors import AETitleError, ConfigError
-from pacslink.models import DuplicatePolicy, RemoteAE, RetrieveMethod
+from pacslink.models import DuplicatePolicy, RemoteAE, RetrieveMethod, SyncMode
 
 
 def write(home: Path, text: str) -> Path:
@@ -40,6 +40,26 @@ def error_of(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
 # --- precedence and sources ------------------------------------------------------------
 
 
+def test_sync_from_file_env_and_flag(tmp_path: Path) -> None:
+    write(tmp_path, '[settings]\nsync = "never"\n')
+    assert load_settings(tmp_path, environ={}).sync is SyncMode.NEVER
+    settings = load_settings(tmp_path, environ={"PACSLINK_SYNC": "Durable"})
+    assert settings.sync is SyncMode.DURABLE
+    assert settings.source_of("sync") == SettingSource(SourceKind.ENV, "PACSLINK_SYNC")
+    settings = load_settings(tmp_path, flags={"sync": "never"}, environ={"PACSLINK_SYNC": "durable"})
+    assert settings.sync is SyncMode.NEVER
+    assert settings.source_of("sync") == SettingSource(SourceKind.FLAG, "--sync")
+
+
+def test_sync_rejects_other_values(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(tmp_path, flags={"sync": "sometimes"}, environ={})
+    assert error_of(excinfo) == "--sync: must be one of 'durable', 'never', got 'sometimes'"
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(tmp_path, environ={"PACSLINK_SYNC": "off"})
+    assert error_of(excinfo) == "PACSLINK_SYNC: must be one of 'durable', 'never', got 'off'"
+
+
 def test_defaults(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ={})
     assert settings.home == tmp_path
@@ -52,6 +72,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.store_dir == tmp_path / "store"
     assert settings.min_free_mb == 200
     assert settings.duplicates is DuplicatePolicy.KEEP
+    assert settings.sync is SyncMode.DURABLE
     assert (settings.connect_timeout, settings.acse_timeout) == (10.0, 30.0)
     assert (settings.dimse_timeout, settings.network_timeout) == (60.0, 60.0)
     assert settings.log_level == "WARNING"
@@ -295,7 +316,7 @@ def test_overridden_file_value_is_still_validated(tmp_path: Path) -> None:
             (
                 "[settings] unknown key 'prot' (did you mean 'port'?); allowed keys: ae_title, port, "
                 "bind, max_associations, max_pending, max_pending_per_source, max_pdu_length, "
-                "db_url, store_dir, min_free_mb, max_instance_mb, duplicates, "
+                "db_url, store_dir, min_free_mb, max_instance_mb, duplicates, sync, "
                 "connect_timeout, acse_timeout, dimse_timeout, network_timeout, "
                 "query_timeout, max_results, move_timeout, accept_unknown_callers, "
                 "check_caller_host, tls_cert, tls_key, tls_ca, "

@@ -43,6 +43,7 @@ from pacslink.models import (
     StoredInstance,
     StudyDetail,
     StudySummary,
+    SyncMode,
     VerifyReport,
 )
 from pacslink.services.access import CachedRegistry, CallerPolicy
@@ -202,12 +203,14 @@ class Pacslink:
     def store(self) -> Store:
         """The local store (opened on first use)."""
         if self._store is None:
-            self._index = Index(self.settings.db_url)
+            durable = self.settings.sync is SyncMode.DURABLE
+            self._index = Index(self.settings.db_url, durable=durable)
             self._store = Store(
                 self.settings.store_dir, self._index,
                 min_free_bytes=self.settings.min_free_mb * 1_000_000,
                 max_instance_bytes=self.settings.max_instance_mb * 1_000_000,
                 duplicate_policy=self.settings.duplicates,
+                sync=self.settings.sync,
             )
         return self._store
 

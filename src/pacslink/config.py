@@ -46,7 +46,7 @@ from pacslink.aetitle import (
     validate_port,
 )
 from pacslink.errors import ConfigError
-from pacslink.models import DuplicatePolicy
+from pacslink.models import DuplicatePolicy, SyncMode
 
 #: Environment variable naming the home directory.
 HOME_ENV: Final = "PACSLINK_HOME"
@@ -137,6 +137,14 @@ def _duplicates(value: object) -> DuplicatePolicy:
         raise ConfigError(f"must be one of {allowed}, got {value!r}") from None
 
 
+def _sync(value: object) -> SyncMode:
+    try:
+        return SyncMode(value.strip().lower() if isinstance(value, str) else value)
+    except ValueError:
+        allowed = ", ".join(repr(mode.value) for mode in SyncMode)
+        raise ConfigError(f"must be one of {allowed}, got {value!r}") from None
+
+
 def _log_level(value: object) -> str:
     if not isinstance(value, str) or value.strip().upper() not in _LOG_LEVELS:
         raise ConfigError(f"must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
@@ -220,6 +228,10 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("min_free_mb", _integer(0, 10**9), "Refuse to store below this free space (MB)."),
     Setting("max_instance_mb", _integer(0, 10**7), "Largest instance accepted, in MB (0: no limit)."),
     Setting("duplicates", _duplicates, "A SOP Instance UID already stored: keep or overwrite."),
+    Setting("sync", _sync,
+            "durable: fsync file, directory and index before each C-STORE success; "
+            "never: no fsync (an instance acknowledged just before a power loss may be "
+            "lost; throwaway or benchmark receivers only)."),
     Setting("connect_timeout", _seconds, "Seconds to wait for a TCP connection."),
     Setting("acse_timeout", _seconds, "Seconds to wait for association accept/release."),
     Setting("dimse_timeout", _seconds, "Seconds to wait for a DIMSE response."),
@@ -305,6 +317,11 @@ class Settings:
         either, the oldest is closed.
     duplicates : DuplicatePolicy
         What to do with a SOP Instance UID already stored.
+    sync : SyncMode
+        ``durable`` (default): an instance is answered with success only once its file,
+        directory entry and index row are fsynced. ``never``: nothing is fsynced, so
+        instances acknowledged just before a power loss may be lost; for throwaway
+        receivers and benchmarks only.
     connect_timeout, acse_timeout, dimse_timeout, network_timeout : float
         Seconds to wait for a TCP connection, for association accept/release, for a
         DIMSE response, and before an idle association is closed.
@@ -346,6 +363,7 @@ class Settings:
     min_free_mb: int = 200
     max_instance_mb: int = 4096
     duplicates: DuplicatePolicy = DuplicatePolicy.KEEP
+    sync: SyncMode = SyncMode.DURABLE
     connect_timeout: float = 10.0
     acse_timeout: float = 30.0
     dimse_timeout: float = 60.0

@@ -22,6 +22,20 @@ class DuplicatePolicy(str, enum.Enum):
     OVERWRITE = "overwrite"
 
 
+class SyncMode(str, enum.Enum):
+    """How durably the Storage SCP stores an instance before it answers success.
+
+    ``DURABLE`` (the default): the file, its directory entry and the index row are
+    fsynced before the C-STORE response, so an acknowledged instance survives a power
+    loss. ``NEVER``: nothing is fsynced (files, directories, index); the operating
+    system writes it back later, so instances acknowledged just before a power loss or
+    kernel crash may be lost. For throwaway receivers and benchmarks only.
+    """
+
+    DURABLE = "durable"
+    NEVER = "never"
+
+
 @dataclass(frozen=True)
 class RemoteAE:
     """A remote Application Entity the clinic has configured (the seed's "SetupAEs").
@@ -329,6 +343,7 @@ __all__ = [
     "StoredInstance",
     "StudyDetail",
     "StudySummary",
+    "SyncMode",
     "VerifyIssue",
     "VerifyProblem",
     "VerifyReport",

@@ -299,6 +299,32 @@ def test_listen_store_list_show_verify(listener: Listener, tmp_path: Path) -> No
     assert result.stdout == ""
 
 
+def test_listen_sync_never_stores_and_bad_mode_is_refused(tmp_path: Path) -> None:
+    home, port = tmp_path / "home", free_port()
+    done = subprocess.run(
+        [sys.executable, "-m", "pacslink", "--home", str(home), "listen", "--port", str(port),
+         "--sync", "sometimes"],
+        capture_output=True, env=ENV, timeout=30, stdin=subprocess.DEVNULL, check=False,
+    )
+    assert done.returncode == 2  # a configuration error
+    assert "--sync: must be one of 'durable', 'never', got 'sometimes'" in done.stderr.decode()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pacslink", "--home", str(home), "listen", "--port", str(port),
+         "--sync", "never"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=ENV,
+    )
+    try:
+        wait_for_port(port, proc, timeout=20)
+        ds = write_ct(tmp_path / "in" / "ct.dcm")
+        storescu(port, tmp_path / "in" / "ct.dcm")
+        studies = json.loads(Cli(home).ok("store", "list", "--json").stdout)
+        assert [s["instances"] for s in studies] == [1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=10)
+    assert f"stored {ds.SOPInstanceUID}" in stdout.decode()
+
+
 def test_listen_on_a_port_in_use(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -249,6 +249,30 @@ def test_sqlite_settings(sqlite_url: str) -> None:
         index.close()
 
 
+def test_index_without_durable_commits(db_url: str) -> None:
+    """``durable=False`` (setting ``sync = never``): commits are not flushed, rows are kept."""
+    index = Index(db_url, durable=False)
+    try:
+        assert index.add_instance(record(sop_instance_uid="1.2.9"))
+        assert index.get_instance("1.2.9") is not None
+        with index.engine.connect() as conn:
+            if db_url.startswith("sqlite"):
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 0  # OFF
+            else:
+                assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    finally:
+        index.close()
+    durable = Index(db_url)
+    try:
+        with durable.engine.connect() as conn:
+            if db_url.startswith("sqlite"):
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            else:
+                assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    finally:
+        durable.close()
+
+
 def test_in_memory_index_is_shared_between_threads() -> None:
     index = Index("sqlite://")
     try:

@@ -358,6 +358,34 @@ def test_commit_steps_happen_in_the_durable_order(
     assert set(events[1:-3]) <= {"fsync-dir"}
 
 
+def test_sync_never_stores_and_indexes_without_any_fsync(
+    tmp_path: Path, sqlite_url: str, ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sync = never``: same file and row, but no fsync of file or directory, and the
+    index's SQLite connections run with ``synchronous=OFF``."""
+    import os
+
+    import sqlalchemy as sa
+
+    from pacslink.models import SyncMode
+
+    index = Index(sqlite_url, durable=False)
+    store = Store(tmp_path / "store", index, sync=SyncMode.NEVER)
+    fsyncs: list[int] = []
+    monkeypatch.setattr(os, "fsync", fsyncs.append)
+    ds = make_ct()
+    data = make_dataset_bytes(ds, EXPLICIT_VR_LITTLE_ENDIAN)
+    result = ingest(store, ds)
+    assert fsyncs == []
+    assert store.path_of(result.instance).read_bytes().endswith(data)
+    assert index.get_instance(ds.SOPInstanceUID) == result.instance
+    with index.engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA synchronous")).scalar() == 0  # OFF
+    index.close()
+    with Index(sqlite_url).engine.connect() as conn:  # the default stays FULL
+        assert conn.execute(sa.text("PRAGMA synchronous")).scalar() == 2
+
+
 def test_duplicate_arriving_concurrently_keeps_one_copy(
     store: Store, index: Index, ingest, residue, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -46,16 +46,24 @@ def listen(
     tls_ca: Annotated[Path | None, typer.Option(
         "--tls-ca", help="PEM CA certificates for client certificates. [default: setting tls_ca]",
     )] = None,
+    sync: Annotated[
+        str | None,
+        typer.Option("--sync", metavar="MODE", help=(
+            "durable: fsync file, directory and index before each success; never: no "
+            "fsync, for throwaway/benchmark receivers only (an instance acknowledged "
+            "just before a power loss may be lost). [default: setting sync]")),
+    ] = None,
 ) -> None:
     """Receive images (C-STORE) and answer C-ECHO until Ctrl+C.
 
-    Each instance is answered only once it is on disk and in the index.
+    Each instance is answered only once it is on disk and in the index (and, unless
+    ``--sync never``, fsynced).
     """
     state = get_state(ctx)
     port_number = None if port is None else validated("--port", validate_port, port)
     settings = state.settings(ae_title=aet, port=port_number, bind=bind,
                               max_associations=max_associations, tls_cert=tls_cert,
-                              tls_key=tls_key, tls_ca=tls_ca)
+                              tls_key=tls_key, tls_ca=tls_ca, sync=sync)
     app = Pacslink(settings)
     counts = {"stored": 0, "failed": 0}
 

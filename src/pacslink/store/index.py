@@ -2,7 +2,9 @@
 
 SQLite runs in WAL mode with ``synchronous=FULL`` (a committed row survives power loss,
 which the Storage SCP promises before it answers success), a busy timeout and foreign
-keys on. Writes open with ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy
+keys on. An index opened with ``durable=False`` (setting ``sync = never``) uses
+``synchronous=OFF`` on SQLite and ``synchronous_commit=off`` on PostgreSQL instead: the
+last commits may be lost on power loss, never the database itself. Writes open with ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy
 timeout instead of failing when a read transaction would have to become a write one.
 On PostgreSQL, rows of the parent levels are created with ``INSERT ... ON CONFLICT DO
 NOTHING`` so concurrent receivers of one study never collide.
@@ -56,14 +58,23 @@ def _error(exc: sa.exc.SQLAlchemyError, what: str) -> StoreError:
     return StoreError(f"index database error while {what}: {first_line}")
 
 
-def _install_sqlite_hooks(engine: sa.Engine) -> None:
+def _install_postgresql_hooks(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET synchronous_commit = off")
+        cursor.close()
+        dbapi_connection.commit()
+
+
+def _install_sqlite_hooks(engine: sa.Engine, durable: bool) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         for pragma in (
             "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=FULL",
+            "PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=OFF",
             "PRAGMA busy_timeout=30000",
             "PRAGMA foreign_keys=ON",
         ):
@@ -85,6 +96,9 @@ class Index:
         A SQLAlchemy database URL: ``sqlite:////abs/path/index.sqlite`` (the parent
         directory is created), ``sqlite://`` for a private in-memory index, or
         ``postgresql+psycopg://user:password@host:port/dbname``.
+    durable : bool
+        Commits reach the disk before they return (default). ``False`` skips that
+        flush (setting ``sync = never``): recent commits may be lost on power loss.
 
     Raises
     ------
@@ -93,7 +107,7 @@ class Index:
         reached, or it holds an index of another schema version.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, durable: bool = True) -> None:
         try:
             parsed = sa.engine.make_url(url)
         except sa.exc.ArgumentError as exc:  # the message would repeat the URL (secrets)
@@ -124,8 +138,11 @@ class Index:
             self._engine = sa.create_engine(parsed, **options)
         except (sa.exc.SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open index database: {exc}") from exc
+        self.durable = durable
         if backend == "sqlite":
-            _install_sqlite_hooks(self._engine)
+            _install_sqlite_hooks(self._engine, durable)
+        elif not durable:
+            _install_postgresql_hooks(self._engine)
         self._create()
 
     @property

@@ -12,6 +12,10 @@ the C-STORE only when it returns. By then (PS3.4 B.2.3 success means "stored"):
    ``objects/``, and the directory fsynced;
 4. the index row has been committed.
 
+A store made with ``sync=SyncMode.NEVER`` (setting ``sync = never``) skips the fsyncs of
+step 3 (its index should be opened with ``durable=False`` too): the instance is on disk
+and in the index as far as every process can see, but a power loss may still take it.
+
 On any failure the temp file is removed (and the final file, if the index refused the
 row) and a :class:`~pacslink.errors.StoreError` subclass says why, which the SCP maps to
 a status: :class:`~pacslink.errors.StoreFullError` 0xA700,
@@ -30,7 +34,7 @@ from pathlib import Path
 from typing import Self
 
 from pacslink.errors import DatasetMismatchError, InstanceTooLargeError, StoreError
-from pacslink.models import DuplicatePolicy, IngestResult, StoredInstance
+from pacslink.models import DuplicatePolicy, IngestResult, StoredInstance, SyncMode
 from pacslink.store import paths
 from pacslink.store.index import Index
 from pacslink.store.meta import PREAMBLE, check_uid, file_meta_bytes, sanitize_ae
@@ -72,6 +76,9 @@ class Store:
     max_instance_bytes : int
         The largest instance accepted (file meta included); 0 means no limit. A larger
         one is cut off as it streams in, with nothing kept.
+    sync : SyncMode
+        ``DURABLE`` (default) fsyncs each file and its directory before the commit
+        returns; ``NEVER`` does not (throwaway receivers and benchmarks only).
 
     Notes
     -----
@@ -88,8 +95,10 @@ class Store:
         duplicate_policy: DuplicatePolicy = DuplicatePolicy.KEEP,
         max_inflated_bytes: int = 4 * 2**30,
         max_instance_bytes: int = 0,
+        sync: SyncMode = SyncMode.DURABLE,
     ) -> None:
         self.root = Path(root).resolve()
+        self.sync = SyncMode(sync)
         self.max_instance_bytes = max_instance_bytes
         self.index = index
         self.min_free_bytes = min_free_bytes
@@ -346,13 +355,16 @@ class IncomingFile:
             self._check_uids(values["SOPClassUID"], values["SOPInstanceUID"])
             # Duplicates under KEEP are caught by the index's unique key below: no extra
             # query for the common case of a new instance.
-            os.fsync(self._file.fileno())
+            durable = store.sync is SyncMode.DURABLE
+            if durable:
+                os.fsync(self._file.fileno())
             self._file.close()
             relpath = paths.new_object_relpath()
             final = store.root / relpath
             paths.make_dirs_durable(store.root, relpath.parent)
             os.replace(self.path, final)
-            paths.fsync_dir(final.parent)
+            if durable:
+                paths.fsync_dir(final.parent)
             record = InstanceRecord(
                 values=values,
                 path=str(relpath),
