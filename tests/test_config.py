@@ -297,7 +297,7 @@ def test_overridden_file_value_is_still_validated(tmp_path: Path) -> None:
                 "bind, max_associations, max_pending, max_pending_per_source, max_pdu_length, "
                 "db_url, store_dir, min_free_mb, max_instance_mb, duplicates, "
                 "connect_timeout, acse_timeout, dimse_timeout, network_timeout, "
-                "query_timeout, max_results, move_timeout, log_level"
+                "query_timeout, max_results, max_identifier_kb, move_timeout, log_level"
             ),
         ),
         (
