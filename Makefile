@@ -31,7 +31,7 @@ soak: $(STAMP)
 FUZZ_EXAMPLES ?= 20000
 fuzz: $(STAMP)
 	PACSLINK_FUZZ=long PACSLINK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q \
-		-p no:cacheprovider --hypothesis-show-statistics tests/fuzz
+		-p no:cacheprovider -o timeout=0 --hypothesis-show-statistics tests/fuzz
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
