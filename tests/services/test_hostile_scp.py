@@ -51,7 +51,7 @@ FLOOD = 100_000
 LOCAL = AEConfig("PACSLINK", "2.25.1", "PACSLINK_TEST",
                  Limits(connect_timeout=5, acse_timeout=5, dimse_timeout=10))
 QUERY = Query(QueryLevel.STUDY, patient_id="FLOOD")
-CUT = "showing the first {n} matches of more; narrow the query (--date, --modality, --name) or raise max_results"
+CUT = "showing the first {n} matches of more; narrow the query (date, modality, name) or raise max_results"
 
 
 def remote(server: HostileServer, name: str = "HOSTILE") -> RemoteAE:

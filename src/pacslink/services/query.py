@@ -107,7 +107,7 @@ AEDoneCallback = Callable[["AEQueryResult"], Awaitable[None] | None]
 def truncation_message(max_results: int) -> str:
     """What a person reads when an AE had more than ``max_results`` matches."""
     return (f"showing the first {max_results} matches of more; narrow the query "
-            "(--date, --modality, --name) or raise max_results")
+            "(date, modality, name) or raise max_results")
 
 
 def _pick_context(contexts: dict[int, AcceptedContext], model: QueryModel | None) -> tuple[AcceptedContext, QueryModel]:
