@@ -13,8 +13,10 @@ inconsistencies listed, for the report to flag.
 >>> check = CounterCheck(bound=3)
 >>> check.observe(QRResponse(0xFF00, remaining=2, completed=1, failed=0, warning=0))
 >>> check.observe(QRResponse(0x0000, completed=65535, failed=0, warning=0))
->>> check.problems, check.clamp(65535)
-(['completed 65535 of 3 sub-operations asked for'], 3)
+>>> check.problems
+['completed 65535 of 3 sub-operations asked for', '65535 sub-operations done of 3 announced']
+>>> check.clamp(65535)
+3
 """
 
 from __future__ import annotations
