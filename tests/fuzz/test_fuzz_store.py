@@ -18,6 +18,9 @@ from hypothesis import given
 from tests.fuzz.record import fuzz, run
 from tests.fuzz.strategies import store_inputs
 
+# pydicom warns about what mutated data sets hold (unknown character sets, VR guesses)
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
 
 @pytest.fixture(scope="module", autouse=True)
 def no_fsync() -> Iterator[None]:

@@ -13,6 +13,7 @@ import pytest
 from tests.fuzz.harnesses import HARNESSES, REGRESSIONS
 
 CORPUS = sorted(REGRESSIONS.glob("*/*.bin"))
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def test_every_harness_has_a_corpus() -> None:
