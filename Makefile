@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench soak lint typecheck clean
+.PHONY: test demo bench soak fuzz lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ demo: $(STAMP)
 
 soak: $(STAMP)
 	PACSLINK_SOAK=full $(BIN)/python -m pytest -q -s -p no:warnings tests/soak
+
+# The fuzz harnesses of tests/fuzz with 20,000 examples each and no deadline (make test
+# runs a few hundred); FUZZ_EXAMPLES=N changes the count. A crash is saved under
+# tests/fuzz/regressions/<harness>/ for the fix to keep.
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(STAMP)
+	PACSLINK_FUZZ=long PACSLINK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q \
+		-p no:cacheprovider -o timeout=0 --hypothesis-show-statistics tests/fuzz
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -318,8 +318,8 @@ def test_overridden_file_value_is_still_validated(tmp_path: Path) -> None:
                 "bind, max_associations, max_pending, max_pending_per_source, max_pdu_length, "
                 "db_url, store_dir, min_free_mb, max_instance_mb, duplicates, sync, "
                 "connect_timeout, acse_timeout, dimse_timeout, network_timeout, "
-                "query_timeout, max_results, move_timeout, accept_unknown_callers, "
-                "check_caller_host, tls_cert, tls_key, tls_ca, "
+                "query_timeout, max_results, max_identifier_kb, move_timeout, "
+                "accept_unknown_callers, check_caller_host, tls_cert, tls_key, tls_ca, "
                 "tls_require_client_cert, tls_check_hostname, log_level"
             ),
         ),

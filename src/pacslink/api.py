@@ -48,7 +48,13 @@ from pacslink.models import (
 )
 from pacslink.services.access import CachedRegistry, CallerPolicy
 from pacslink.services.part10 import NotPart10Error, Part10Info, read_part10_info
-from pacslink.services.query import AEQueryResult, FederatedResult, MatchCallback, federated_find
+from pacslink.services.query import (
+    AEDoneCallback,
+    AEQueryResult,
+    FederatedResult,
+    MatchCallback,
+    federated_find,
+)
 from pacslink.services.retrieve import (
     ProgressCallback,
     RetrieveProgress,
@@ -66,6 +72,8 @@ from pacslink.store.matching import find_matches, locate_instances
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: Items :meth:`Pacslink.find_stream` holds for a consumer that has not taken them yet.
+STREAM_BUFFER = 256
 
 __all__ = [
     "AEQueryResult",
@@ -172,7 +180,7 @@ class Pacslink:
         limits = Limits(
             max_pdu_length=s.max_pdu_length, connect_timeout=s.connect_timeout,
             acse_timeout=s.acse_timeout, network_timeout=s.network_timeout,
-            dimse_timeout=s.dimse_timeout,
+            dimse_timeout=s.dimse_timeout, max_identifier_length=s.max_identifier_kb * 1024,
         )
         return AEConfig(s.ae_title, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, limits)
 
@@ -395,7 +403,7 @@ class Pacslink:
     async def find(
         self, query: Query, *, aes: Sequence[str] | None = None,
         model: QueryModel | None = None, on_match: MatchCallback | None = None,
-        on_ae_done: Callable[[AEQueryResult], None] | None = None,
+        on_ae_done: AEDoneCallback | None = None,
     ) -> FederatedResult:
         """C-FIND every selected AE at once (all configured ones by default) and merge.
 
@@ -413,11 +421,17 @@ class Pacslink:
         self, query: Query, *, aes: Sequence[str] | None = None, model: QueryModel | None = None,
     ) -> AsyncIterator[tuple[RemoteAE, QueryMatch] | AEQueryResult]:
         """Like :meth:`find`, but yield ``(ae, match)`` as each match arrives and each
-        AE's :class:`AEQueryResult` as it finishes (what a live UI shows)."""
-        queue: asyncio.Queue[tuple[RemoteAE, QueryMatch] | AEQueryResult] = asyncio.Queue()
+        AE's :class:`AEQueryResult` as it finishes (what a live UI shows).
+
+        At most :data:`STREAM_BUFFER` items wait for a slow consumer; then the AEs are
+        not read until it catches up (TCP flow control holds them back), so a flood of
+        matches does not pile up in memory.
+        """
+        queue: asyncio.Queue[tuple[RemoteAE, QueryMatch] | AEQueryResult] = asyncio.Queue(
+            STREAM_BUFFER)
         task = asyncio.create_task(self.find(
-            query, aes=aes, model=model, on_match=lambda ae, m: queue.put_nowait((ae, m)),
-            on_ae_done=queue.put_nowait))
+            query, aes=aes, model=model, on_match=lambda ae, m: queue.put((ae, m)),
+            on_ae_done=queue.put))
         try:
             while not (task.done() and queue.empty()):
                 getter = asyncio.ensure_future(queue.get())

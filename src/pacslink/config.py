@@ -238,6 +238,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("network_timeout", _seconds, "Seconds an idle association is kept open."),
     Setting("query_timeout", _seconds, "Seconds a remote AE may stay silent during a C-FIND."),
     Setting("max_results", _integer(1, 10_000_000), "Matches kept per AE; more are cancelled (C-CANCEL)."),
+    Setting("max_identifier_kb", _integer(1, 1_048_576),
+            "Largest C-FIND match accepted, in KB; a larger one aborts that AE's query."),
     Setting("move_timeout", _seconds, "Seconds of C-MOVE without any progress before retrieve = auto falls back to C-GET."),
     Setting("accept_unknown_callers", _boolean,
             "Accept C-STORE (and Q/R) from calling AE titles that are not configured remote "
@@ -325,6 +327,12 @@ class Settings:
     connect_timeout, acse_timeout, dimse_timeout, network_timeout : float
         Seconds to wait for a TCP connection, for association accept/release, for a
         DIMSE response, and before an idle association is closed.
+    query_timeout, max_results, move_timeout : float, int, float
+        Seconds a remote AE may stay silent during a C-FIND; matches kept per AE before
+        C-CANCEL; seconds of C-MOVE without progress before ``auto`` falls back to C-GET.
+    max_identifier_kb : int
+        Largest C-FIND match (identifier) accepted, in KB; a larger one aborts the
+        association and that AE's search fails with a message naming this setting.
     accept_unknown_callers : bool
         Accept associations from calling AE titles that are not configured remote AEs
         (or sources of a running retrieve). Off: such a caller may only propose
@@ -370,6 +378,7 @@ class Settings:
     network_timeout: float = 60.0
     query_timeout: float = 10.0
     max_results: int = 1000
+    max_identifier_kb: int = 1024
     move_timeout: float = 30.0
     accept_unknown_callers: bool = False
     check_caller_host: bool = False

@@ -51,8 +51,7 @@ def _ae_line(result: AEQueryResult, level: QueryLevel) -> str:
     if result.state == "ok":
         return f"[green]OK[/]   {name}: {len(result.matches)} {level.value.lower()} match(es) in {result.seconds:.2f} s"
     if result.state == "truncated":
-        return (f"[yellow]CUT[/]  {name}: stopped at {len(result.matches)} matches (max_results); "
-                "narrow the search (--date, --modality) or raise max_results")
+        return f"[yellow]CUT[/]  {name}: {result.error}"
     return f"[red]FAIL[/] {name}: {result.error}"
 
 
@@ -136,8 +135,7 @@ def _report_lines(report: RetrieveReport) -> list[str]:
     method = {"move": "C-MOVE", "get": "C-GET"}.get(report.method, report.method)
     head = (f"{report.ae.name} {report.target.level.value.lower()} "
             f"{report.target.series_instance_uid or report.target.study_instance_uid}: ")
-    counts = (f"peer reported completed={report.completed} failed={report.failed_count} "
-              f"warning={report.warning}")
+    counts = report.peer_counts()
     if report.complete:
         n = len(report.present) if expected is not None else len(report.arrived)
         lines = [f"[green]complete[/] {head}{n} instance(s) in the local store by {method}"]
@@ -173,6 +171,7 @@ def _report_json(report: RetrieveReport) -> dict[str, Any]:
         "unsolicited": sorted(report.unsolicited), "final_status": report.final_status,
         "completed": report.completed, "failed_count": report.failed_count,
         "warning": report.warning, "error": report.error or None, "notes": report.notes,
+        "inconsistent_counters": report.counter_problems,
         "attempts": report.attempts,
     }
 

@@ -25,6 +25,7 @@ from pacslink.dicomnet import pdu as P
 from pacslink.dicomnet.commands import DATASET_PRESENT, NO_DATASET, Command
 from pacslink.dicomnet.errors import (
     AssociationAborted,
+    DatasetTooLarge,
     DIMSEError,
     NetworkError,
     NetworkTimeout,
@@ -54,6 +55,10 @@ class Limits:
         Cap for a reassembled command set.
     max_memory_dataset : int
         Cap for a data set received into memory (identifiers, not C-STORE data).
+    max_identifier_length : int
+        Cap for the identifier of one C-FIND response (one match, PS3.4 C.4.1.1.3.2),
+        received into memory; a peer sending a larger one is aborted as soon as the cap
+        is passed, so a hostile peer cannot make us hold more than this per response.
     connect_timeout, acse_timeout, network_timeout, pdu_timeout, dimse_timeout : float
         Seconds for: TCP connect; association negotiation and release (ARTIM,
         PS3.8 9.1.5); silence between PDUs; reading one PDU once its header started;
@@ -64,6 +69,7 @@ class Limits:
     max_associate_pdu: int = 65_536
     max_command_length: int = 65_536
     max_memory_dataset: int = 64 * 2**20
+    max_identifier_length: int = 2**20
     connect_timeout: float = 10.0
     acse_timeout: float = 30.0
     network_timeout: float = 60.0
@@ -288,16 +294,24 @@ class Association:
     # --- ending -----------------------------------------------------------------------
 
     async def release(self) -> None:
-        """Orderly release as requestor (PS3.8 7.2), handling release collision."""
+        """Orderly release as requestor (PS3.8 7.2), handling release collision.
+
+        The ACSE timeout bounds the whole release, not each PDU: a peer that keeps
+        sending P-DATA-TF instead of A-RELEASE-RP (PS3.8 allows some in Sta7) is
+        aborted when it runs out.
+        """
         if self.fsm.state != "Sta6":
             await self.close()
             return
         await self.send_pdu(P.ReleaseRQ().encode(), "Evt11")
         try:
-            while self.fsm.state not in ("Sta1", "Sta13"):
-                pdu_type, _ = await self.read_pdu(self.limits.acse_timeout)
-                if pdu_type == P.A_RELEASE_RQ and self.fsm.state == "Sta9":
-                    await self.send_pdu(P.ReleaseRP().encode(), "Evt14")
+            async with asyncio.timeout(self.limits.acse_timeout):
+                while self.fsm.state not in ("Sta1", "Sta13"):
+                    pdu_type, _ = await self.read_pdu(self.limits.acse_timeout)
+                    if pdu_type == P.A_RELEASE_RQ and self.fsm.state == "Sta9":
+                        await self.send_pdu(P.ReleaseRP().encode(), "Evt14")
+        except TimeoutError:
+            await self.abort()
         except NetworkError:
             pass
         await self.close()
@@ -434,7 +448,8 @@ class Association:
         return self._pending.popleft()
 
     async def receive_message(
-        self, *, timeout: float | None = None, sink_factory: SinkFactory | None = None
+        self, *, timeout: float | None = None, sink_factory: SinkFactory | None = None,
+        max_dataset: int | None = None,
     ) -> Message | None:
         """Receive one complete DIMSE message.
 
@@ -447,6 +462,9 @@ class Association:
             receives the data set fragments as they arrive. ``None`` (or a factory
             returning ``None``) collects the data set in memory, capped by
             :attr:`Limits.max_memory_dataset`.
+        max_dataset : int, optional
+            A smaller cap for a data set collected in memory (e.g. a C-FIND identifier).
+            Passing it raises :class:`DatasetTooLarge` after A-ABORT.
 
         Returns
         -------
@@ -460,6 +478,7 @@ class Association:
         sink: DatasetSink | None = None
         memory: bytearray | None = None
         sink_error: BaseException | None = None
+        cap = self.limits.max_memory_dataset if max_dataset is None else max_dataset
         wait = timeout
         try:
             while True:
@@ -511,8 +530,10 @@ class Association:
                             sink.abort()
                     elif memory is not None:
                         memory += pdv.data
-                        if len(memory) > self.limits.max_memory_dataset:
-                            raise await self._dimse_violation("data set larger than the memory limit")
+                        if len(memory) > cap:
+                            await self._provider_abort(P.ABORT_REASON_UNEXPECTED_PARAMETER)
+                            raise DatasetTooLarge(
+                                f"{command.name} data set larger than {cap} bytes", cap)
                 if pdv.is_last:
                     return Message(
                         context, command, bytes(memory) if memory is not None else None,

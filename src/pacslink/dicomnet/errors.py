@@ -10,6 +10,7 @@
     ├── ConnectError              TCP connection could not be opened
     │   └── TLSError              the TLS handshake failed (PS3.15 B.1)
     ├── DIMSEError                a DIMSE message was malformed or out of place
+    │   └── DatasetTooLarge       a data set received into memory passed its cap
     └── NoAcceptedContext         the peer accepted no presentation context we can use
 
 The engine has no dependency on the rest of pacslink; pacslink's own error tree wraps
@@ -54,6 +55,17 @@ class ConnectError(NetworkError):
 
 class DIMSEError(NetworkError):
     """A DIMSE message could not be decoded or arrived out of place."""
+
+
+class DatasetTooLarge(DIMSEError):
+    """A data set received into memory grew past its cap; the association was aborted.
+
+    ``limit`` is the cap in bytes that was passed.
+    """
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class NoAcceptedContext(NetworkError):

@@ -114,7 +114,10 @@ def answer_request(
     proposed_roles = {r.sop_class_uid: r for r in rq.user_information.items_of(P.SCPSCURoleSelection)}
     seen: set[int] = set()
     for pc in rq.presentation_contexts:
+        # echoed in a rejection, where it "shall not be tested" (PS3.8 9.3.3.2); a
+        # peer's non-ASCII bytes (decoded as U+FFFD) are not sent back
         first_ts = pc.transfer_syntaxes[0] if pc.transfer_syntaxes else ""
+        first_ts = first_ts if first_ts.isascii() else ""
         if pc.context_id % 2 == 0 or pc.context_id in seen:
             results.append(P.PresentationContextAC(pc.context_id, P.NO_REASON, first_ts))
             continue
@@ -140,6 +143,8 @@ def answer_request(
 
     answers: list[P.SubItem] = []
     for uid, role in proposed_roles.items():
+        if not uid.isascii():
+            continue  # not a UID: no SOP class of ours, nothing to answer
         answers.append(
             P.SCPSCURoleSelection(uid, role.scu_role, role.scp_role and uid in scp_role_for)
         )

@@ -4,6 +4,14 @@ Each operation is an async iterator of :class:`QRResponse`: every pending respon
 arrives, then the final one. :meth:`QROperation.cancel` sends C-CANCEL-RQ; iteration goes
 on until the peer's final response (normally status Cancel, 0xFE00).
 
+A peer is not trusted to behave. Each response must come within the DIMSE timeout; after
+C-CANCEL the final response must come within one DIMSE timeout *in all*, however many
+pending responses the peer keeps sending (PS3.7 9.3.2.3 lets it send some that were
+under way), else the association is aborted and :class:`NetworkTimeout` raised. A C-FIND
+identifier larger than :attr:`Limits.max_identifier_length` aborts the association
+(:class:`DatasetTooLarge`) before more of it is read. A response to another Message ID,
+or of another command, aborts it too (:class:`DIMSEError`).
+
 >>> async def studies(assoc, ctx, identifier):                # doctest: +SKIP
 ...     async for rsp in c_find(assoc, ctx, identifier):
 ...         if rsp.pending:
@@ -16,6 +24,7 @@ awaited for each and its status is sent back in the C-STORE-RSP.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -88,6 +97,7 @@ class QROperation:
         *,
         on_store: StoreHandler | None = None,
         sink_factory: SinkFactory | None = None,
+        max_identifier: int | None = None,
     ) -> None:
         self.assoc = assoc
         self.context = context
@@ -95,15 +105,19 @@ class QROperation:
         self.identifier = identifier
         self.on_store = on_store
         self.sink_factory = sink_factory
+        self.max_identifier = max_identifier
         self.message_id = command.MessageID or 0
         self.cancelled = False
         self.final: QRResponse | None = None
+        self._cancel_deadline: float | None = None
 
     async def cancel(self) -> None:
         """Send C-CANCEL-RQ for this operation (PS3.7 9.3.2.3); idempotent."""
         if self.cancelled or self.final is not None:
             return
         self.cancelled = True
+        loop = asyncio.get_running_loop()
+        self._cancel_deadline = loop.time() + self.assoc.limits.dimse_timeout
         await self.assoc.send_message(
             self.context.context_id,
             Command(CommandField=C_CANCEL_RQ, MessageIDBeingRespondedTo=self.message_id),
@@ -113,26 +127,40 @@ class QROperation:
         assoc = self.assoc
         await assoc.send_message(self.context.context_id, self.command, self.identifier)
         expected = self.command.CommandField | 0x8000
+        rsp_name = self.command.name.replace("-RQ", "-RSP")
+        loop = asyncio.get_running_loop()
         while True:
+            wait = assoc.limits.dimse_timeout
+            if self._cancel_deadline is not None:
+                wait = max(0.0, self._cancel_deadline - loop.time())
             try:
                 message = await assoc.receive_message(
-                    timeout=assoc.limits.dimse_timeout, sink_factory=self.sink_factory
+                    timeout=wait, sink_factory=self.sink_factory, max_dataset=self.max_identifier
                 )
             except NetworkTimeout as exc:
                 await assoc.abort()
-                raise NetworkTimeout(
-                    f"no {self.command.name.replace('-RQ', '-RSP')} within "
-                    f"{assoc.limits.dimse_timeout:g} s"
-                ) from exc
+                if self._cancel_deadline is not None:
+                    raise NetworkTimeout(
+                        f"no final {rsp_name} within {assoc.limits.dimse_timeout:g} s of C-CANCEL"
+                    ) from exc
+                raise NetworkTimeout(f"no {rsp_name} within {assoc.limits.dimse_timeout:g} s") from exc
             if message is None:
                 raise AssociationAborted("the peer released the association during the operation")
             cmd = message.command
             if cmd.CommandField == C_STORE_RQ:
                 await self._answer_store(message)
                 continue
-            if cmd.CommandField != expected or cmd.MessageIDBeingRespondedTo != self.message_id:
+            if cmd.CommandField != expected:
                 await assoc.abort()
-                raise DIMSEError(f"expected {self.command.name} responses, got {cmd.name}")
+                raise DIMSEError(f"expected {rsp_name} responses, got {cmd.name}")
+            if cmd.MessageIDBeingRespondedTo != self.message_id:
+                await assoc.abort()
+                raise DIMSEError(f"{rsp_name} for message {cmd.MessageIDBeingRespondedTo}, "
+                                 f"but the request was message {self.message_id}")
+            if self._cancel_deadline is not None and loop.time() > self._cancel_deadline:
+                await assoc.abort()
+                raise NetworkTimeout(
+                    f"no final {rsp_name} within {assoc.limits.dimse_timeout:g} s of C-CANCEL")
             response = QRResponse.from_message(message)
             if not response.pending:
                 self.final = response
@@ -158,12 +186,16 @@ class QROperation:
 def c_find(
     assoc: Association, context: AcceptedContext, identifier: bytes, *, priority: int = PRIORITY_MEDIUM
 ) -> QROperation:
-    """Start a C-FIND (PS3.7 9.1.2); iterate the result for pending matches and the final."""
+    """Start a C-FIND (PS3.7 9.1.2); iterate the result for pending matches and the final.
+
+    Each match is capped at :attr:`Limits.max_identifier_length` bytes.
+    """
     command = Command(
         CommandField=C_FIND_RQ, MessageID=assoc.next_message_id(),
         AffectedSOPClassUID=context.abstract_syntax, Priority=priority,
     )
-    return QROperation(assoc, context, command, identifier)
+    return QROperation(assoc, context, command, identifier,
+                       max_identifier=assoc.limits.max_identifier_length)
 
 
 def c_move(

@@ -7,14 +7,31 @@ down, silent or rejects us does not fail the search: its :class:`AEQueryResult` 
 what happened and the others still answer. Matches stream to ``on_match`` as they
 arrive; past ``max_results`` for one AE the query is cancelled (C-CANCEL) and the
 result marked truncated.
+
+A hostile or broken AE cannot hold us or fill memory (PS3.7 9.1.2, 9.3.2.3):
+
+* more than ``max_results`` matches: C-CANCEL is sent and the rest is read and dropped;
+  if the AE has not sent its final response ``timeout`` seconds after the C-CANCEL,
+  the association is aborted. The result is ``truncated`` either way.
+* no final response: ``timeout`` seconds of silence abort the association; the result
+  is ``timeout`` (matches received so far are kept).
+* a match larger than ``max_identifier_length`` (setting ``max_identifier_kb``): the
+  association is aborted at once, without reading the rest of it, and the result is
+  ``failed`` with the matches received before it. Aborting (rather than skipping the
+  match) is deliberate: skipping would mean reading, and dropping, whatever size the
+  AE chooses to send, as often as it chooses.
+* a slow consumer: ``on_match`` may return an awaitable; it is awaited before the next
+  response is read, so the AE is held back by TCP flow control instead of our memory
+  growing (:meth:`pacslink.api.Pacslink.find_stream` uses this).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from pacslink.conformance import (
@@ -25,7 +42,12 @@ from pacslink.conformance import (
 )
 from pacslink.dicomnet import status as S
 from pacslink.dicomnet.association import AcceptedContext, AEConfig
-from pacslink.dicomnet.errors import AssociationRejected, NetworkError, NetworkTimeout
+from pacslink.dicomnet.errors import (
+    AssociationRejected,
+    DatasetTooLarge,
+    NetworkError,
+    NetworkTimeout,
+)
 from pacslink.dicomnet.negotiation import build_contexts
 from pacslink.dicomnet.qr import c_find
 from pacslink.errors import QueryError
@@ -42,8 +64,8 @@ class AEQueryResult:
     """What one AE answered.
 
     ``state`` is ``ok``, ``truncated`` (more than ``max_results``: cancelled),
-    ``failed`` (refused, unreachable, error status) or ``timeout``; ``error`` says why in
-    words a person can act on.
+    ``failed`` (refused, unreachable, error status, oversized match) or ``timeout``;
+    ``error`` says why in words a person can act on (for ``truncated``: how to see all).
     """
 
     ae: RemoteAE
@@ -77,7 +99,15 @@ class FederatedResult:
     seconds: float
 
 
-MatchCallback = Callable[[RemoteAE, QueryMatch], None]
+#: Called per match; may return an awaitable, awaited before the next response is read.
+MatchCallback = Callable[[RemoteAE, QueryMatch], Awaitable[None] | None]
+AEDoneCallback = Callable[["AEQueryResult"], Awaitable[None] | None]
+
+
+def truncation_message(max_results: int) -> str:
+    """What a person reads when an AE had more than ``max_results`` matches."""
+    return (f"showing the first {max_results} matches of more; narrow the query "
+            "(date, modality, name) or raise max_results")
 
 
 def _pick_context(contexts: dict[int, AcceptedContext], model: QueryModel | None) -> tuple[AcceptedContext, QueryModel]:
@@ -117,7 +147,10 @@ async def find_on_ae(
     max_results : int
         Matches to keep; one more sends C-CANCEL (PS3.7 9.3.2.3).
     timeout : float
-        Seconds the AE may stay silent (connecting, negotiating, between responses).
+        Seconds the AE may stay silent (connecting, negotiating, between responses),
+        and the most it may take to end the query after C-CANCEL.
+    on_match : callable, optional
+        Called with each match as it arrives; an awaitable it returns is awaited first.
     tls : ClientTLS, optional
         The client context for an AE marked ``tls = true``.
 
@@ -147,7 +180,7 @@ async def find_on_ae(
                 if response.pending and response.identifier is not None:
                     if len(result.matches) >= max_results:
                         await operation.cancel()
-                        result.state = "truncated"
+                        result.state, result.error = "truncated", truncation_message(max_results)
                         continue
                     try:
                         match = decode_identifier(response.identifier, ctx.transfer_syntax, query.level)
@@ -155,23 +188,35 @@ async def find_on_ae(
                         continue  # one unreadable match does not spoil the search
                     result.matches.append(match)
                     if on_match is not None:
-                        on_match(ae, match)
+                        waiting = on_match(ae, match)
+                        if inspect.isawaitable(waiting):
+                            await waiting
                 elif not response.pending:
                     result.status = response.status
-                    if response.status not in (S.SUCCESS, S.CANCEL):
+                    if response.status not in (S.SUCCESS, S.CANCEL) and result.state != "truncated":
                         result.state = "failed"
                         comment = f" ({response.error_comment})" if response.error_comment else ""
                         result.error = f"C-FIND answered {S.describe(response.status)}{comment}"
-    except AssociationRejected as exc:
-        result.state, result.error = "failed", f"association rejected: {exc.rj.describe().split(': ', 1)[-1]}"
-    except NetworkTimeout:
-        result.state, result.error = "timeout", f"timed out after {timeout:g} s"
     except NetworkError as exc:
-        result.state, result.error = "failed", str(exc)
+        if result.state != "truncated":  # after C-CANCEL, how the AE ends does not matter
+            result.state, result.error = _failure(exc, timeout, len(result.matches))
     except QueryError as exc:
         result.state, result.error = "failed", str(exc)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _failure(exc: NetworkError, timeout: float, kept: int) -> tuple[str, str]:
+    """The state and the words for a C-FIND that ended with ``exc``."""
+    if isinstance(exc, AssociationRejected):
+        return "failed", f"association rejected: {exc.rj.describe().split(': ', 1)[-1]}"
+    if isinstance(exc, NetworkTimeout):
+        return "timeout", f"timed out after {timeout:g} s"
+    if isinstance(exc, DatasetTooLarge):
+        return "failed", (f"sent a match larger than {exc.limit // 1024} KB, so the query was "
+                          f"aborted after {kept} match(es); raise max_identifier_kb if this AE "
+                          "really sends such matches")
+    return "failed", str(exc)
 
 
 def merge(results: Sequence[AEQueryResult], level: QueryLevel) -> list[MergedMatch]:
@@ -201,10 +246,13 @@ async def federated_find(
     max_results: int = 1000,
     timeout: float = 10.0,
     on_match: MatchCallback | None = None,
-    on_ae_done: Callable[[AEQueryResult], None] | None = None,
+    on_ae_done: AEDoneCallback | None = None,
     tls: ClientTLS | None = None,
 ) -> FederatedResult:
-    """Search every AE in ``aes`` concurrently and merge the answers."""
+    """Search every AE in ``aes`` concurrently and merge the answers.
+
+    ``on_match`` and ``on_ae_done`` may return awaitables, which are awaited.
+    """
     build_find_identifier(query, model or QueryModel.STUDY_ROOT)
     start = time.perf_counter()
 
@@ -212,7 +260,9 @@ async def federated_find(
         result = await find_on_ae(local, ae, query, model=model, max_results=max_results,
                                   timeout=timeout, on_match=on_match, tls=tls)
         if on_ae_done is not None:
-            on_ae_done(result)
+            waiting = on_ae_done(result)
+            if inspect.isawaitable(waiting):
+                await waiting
         return result
 
     per_ae = list(await asyncio.gather(*(one(ae) for ae in aes)))

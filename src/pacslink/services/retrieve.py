@@ -7,6 +7,12 @@
 3. Compare the expected SOP Instance UIDs with what is in the store afterwards, so a
    PACS that answers Success with every sub-operation failed is caught. ``retries``
    re-requests only the missing instances.
+
+The PACS's sub-operation counters are shown, never trusted: each operation's responses
+go through a :class:`~pacslink.services.counters.CounterCheck`, counters are clamped to
+what was asked for, and inconsistencies become a note ("the PACS reported inconsistent
+counters ..."). When the expected instances could not be listed, a retrieve with
+inconsistent counters is not called complete: nothing else could prove it.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from pacslink.errors import QueryError
 from pacslink.identifiers import build_retrieve_identifier, encode_identifier
 from pacslink.models import Query, QueryLevel, QueryModel, RemoteAE, RetrieveMethod
 from pacslink.services.contexts import storage_scp_contexts
+from pacslink.services.counters import CounterCheck, describe_problems
 from pacslink.services.query import find_on_ae
 from pacslink.services.scp import StorageSCP
 from pacslink.services.tls import ClientTLS, open_association
@@ -106,6 +113,7 @@ class RetrieveReport:
     warning: int | None = None
     error: str = ""
     attempts: int = 0
+    counter_problems: list[str] = field(default_factory=list)
 
     @property
     def missing(self) -> set[str]:
@@ -113,12 +121,23 @@ class RetrieveReport:
 
     @property
     def complete(self) -> bool:
-        """Everything expected is in the store and the peer reported no failure."""
+        """Everything expected is in the store and the peer reported no failure.
+
+        Judged by the instances in the store when the expected ones were listed;
+        otherwise by the peer's counters, and only if they were consistent.
+        """
         if self.error or self.final_status is None or S.category(self.final_status) == "Failure":
             return False
         if self.expected_known:
             return not self.missing
-        return not self.failed_count and bool(self.arrived)
+        return not self.failed_count and bool(self.arrived) and not self.counter_problems
+
+    def peer_counts(self) -> str:
+        """The peer's final counters in words (clamped; absent ones left out)."""
+        counts = [f"{name}={value}" for name, value in (
+            ("completed", self.completed), ("failed", self.failed_count),
+            ("warning", self.warning)) if value is not None]
+        return "peer reported " + (" ".join(counts) if counts else "no counters")
 
     @property
     def verdict(self) -> str:
@@ -233,6 +252,8 @@ class Retriever:
                 report.notes.append(f"attempt {attempt + 1}: {len(missing)} missing; asking again for those")
                 current = dataclasses.replace(
                     target, series_instance_uid=None, sop_instance_uids=tuple(missing))
+        if report.counter_problems:
+            report.notes.append(describe_problems(report.counter_problems))
         return report
 
     async def _one_pass(
@@ -248,12 +269,18 @@ class Retriever:
             report.notes.append(f"{fallback}; fell back to C-GET")
             report.error = ""
             report.final_status = report.completed = report.failed_count = report.warning = None
+            report.counter_problems.clear()
             await self._get(ae, target, report, progress)
 
-    def _identifiers(self, target: RetrieveTarget, report: RetrieveReport) -> list[tuple[QueryLevel, Dataset]]:
-        """One identifier per series when instances are listed (IMAGE level needs its series)."""
+    def _identifiers(self, target: RetrieveTarget, report: RetrieveReport) -> list[tuple[CounterCheck, Dataset]]:
+        """One identifier per series when instances are listed (IMAGE level needs its series).
+
+        Each comes with the :class:`CounterCheck` for its operation, bounded by the
+        instances it asks for when they are known.
+        """
         if target.level is not QueryLevel.IMAGE:
-            return [(target.level, build_retrieve_identifier(
+            bound = len(report.expected) if report.expected_known else None
+            return [(CounterCheck(bound), build_retrieve_identifier(
                 target.level, patient_id=target.patient_id,
                 study_instance_uid=target.study_instance_uid,
                 series_instance_uid=target.series_instance_uid, sop_instance_uids=(),
@@ -263,20 +290,25 @@ class Retriever:
             info = report.expected.get(uid)
             series = target.series_instance_uid or (info.series_instance_uid if info else "")
             by_series.setdefault(series, []).append(uid)
-        return [(QueryLevel.IMAGE, build_retrieve_identifier(
+        return [(CounterCheck(len(uids)), build_retrieve_identifier(
             QueryLevel.IMAGE, patient_id=target.patient_id,
             study_instance_uid=target.study_instance_uid, series_instance_uid=series,
             sop_instance_uids=tuple(uids), model=QueryModel.STUDY_ROOT))
             for series, uids in by_series.items()]
 
-    def _record_final(self, report: RetrieveReport, final: QRResponse | None) -> None:
+    def _record_final(self, report: RetrieveReport, final: QRResponse | None,
+                      check: CounterCheck) -> None:
+        for problem in check.problems:
+            if problem not in report.counter_problems:
+                report.counter_problems.append(problem)
         if final is None:
             report.error = report.error or "no final response"
             return
         report.final_status = final.status
-        report.completed = (report.completed or 0) + (final.completed or 0)
-        report.failed_count = (report.failed_count or 0) + (final.failed or 0)
-        report.warning = (report.warning or 0) + (final.warning or 0)
+        for name, value in (("completed", final.completed), ("failed_count", final.failed),
+                            ("warning", final.warning)):
+            if value is not None:  # a counter the peer left out stays "not reported"
+                setattr(report, name, (getattr(report, name) or 0) + (check.clamp(value) or 0))
         if S.category(final.status) == "Failure":
             comment = f" ({final.error_comment})" if final.error_comment else ""
             report.error = f"{S.describe(final.status)}{comment}"
@@ -291,14 +323,14 @@ class Retriever:
         with self._tracked(ae, report) as tracker:
             async with await open_association(self.local, ae, contexts, tls=self.tls) as assoc:
                 ctx = assoc.context_for(_MOVE[QueryModel.STUDY_ROOT])
-                for _level, identifier in self._identifiers(target, report):
+                for check, identifier in self._identifiers(target, report):
                     op = c_move(assoc, ctx, self.local.ae_title,
                                 encode_identifier(identifier, ctx.transfer_syntax),
                                 message_id=tracker.message_id)
-                    final = await self._follow(op, tracker, report, progress, watch)
+                    final = await self._follow(op, tracker, report, progress, watch, check)
                     if final is None and watch:
                         return f"nothing arrived by C-MOVE within {self.move_timeout:g} s"
-                    self._record_final(report, final)
+                    self._record_final(report, final, check)
                     if final is not None and final.status == S.MOVE_DESTINATION_UNKNOWN:
                         return (f"{ae.name} does not know our AE title {self.local.ae_title} "
                                 "as a move destination (0xA801)")
@@ -326,7 +358,8 @@ class Retriever:
             report.unsolicited |= tracker.extra
 
     async def _follow(self, op: QROperation, tracker: Tracker, report: RetrieveReport,
-                      progress: ProgressCallback | None, watch: bool) -> QRResponse | None:
+                      progress: ProgressCallback | None, watch: bool,
+                      check: CounterCheck) -> QRResponse | None:
         """Iterate C-MOVE responses; in auto mode give up when nothing happens for move_timeout."""
         responses = op.__aiter__()
         final: QRResponse | None = None
@@ -344,6 +377,7 @@ class Retriever:
                     continue
                 await op.assoc.abort()
                 return None
+            check.observe(response)
             if response.pending and (response.completed or tracker.arrived):
                 watch = False
             now = loop.time()
@@ -353,9 +387,7 @@ class Retriever:
                 polled = now
                 tracker.arrived |= await self.present(report.expected)
             if progress is not None:
-                progress(RetrieveProgress("move", len(report.expected) or None, len(tracker.arrived),
-                                          response.remaining, response.completed,
-                                          response.failed, response.warning))
+                progress(_progress("move", report, tracker, response, check))
             if not response.pending:
                 return response
 
@@ -381,20 +413,26 @@ class Retriever:
                                            roles=roles)
             async with assoc:
                 ctx = assoc.context_for(_GET[QueryModel.STUDY_ROOT])
-                for _level, identifier in self._identifiers(target, report):
+                for check, identifier in self._identifiers(target, report):
                     op = c_get(assoc, ctx, encode_identifier(identifier, ctx.transfer_syntax),
                                on_store=on_store, sink_factory=storage.open_dataset_sink)
                     final = None
                     async for response in op:
+                        check.observe(response)
                         if progress is not None:
-                            progress(RetrieveProgress("get", len(report.expected) or None,
-                                                      len(tracker.arrived), response.remaining,
-                                                      response.completed, response.failed,
-                                                      response.warning))
+                            progress(_progress("get", report, tracker, response, check))
                         final = response if not response.pending else final
-                    self._record_final(report, final)
+                    self._record_final(report, final, check)
                     if report.error:
                         break
+
+
+def _progress(method: str, report: RetrieveReport, tracker: Tracker, response: QRResponse,
+              check: CounterCheck) -> RetrieveProgress:
+    """A progress snapshot with the peer's counters clamped to what is possible."""
+    return RetrieveProgress(method, len(report.expected) or None, len(tracker.arrived),
+                            check.clamp(response.remaining), check.clamp(response.completed),
+                            check.clamp(response.failed), check.clamp(response.warning))
 
 
 __all__ = [
