@@ -15,15 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib
 import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydicom import Dataset
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pacslink import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from pacslink.config import AERegistry, Settings, load_settings, resolve_ae
@@ -45,20 +44,45 @@ from pacslink.models import (
     VerifyReport,
 )
 from pacslink.services.part10 import NotPart10Error, Part10Info, read_part10_info
-from pacslink.services.query import AEQueryResult, FederatedResult, MatchCallback, federated_find
-from pacslink.services.retrieve import (
-    ProgressCallback,
-    RetrieveProgress,
-    RetrieveReport,
-    RetrieveTarget,
-    Retriever,
-)
-from pacslink.services.qrscp import LocatedInstance, QueryRetrieveSCP, Quirks
 from pacslink.services.scp import StorageSCP, StoredEvent
 from pacslink.services.tracking import RetrieveRegistry
 from pacslink.services.scu import EchoResult, FileOutcome, echo, echo_many, send_files
-from pacslink.store import Index, Store, verify
-from pacslink.store.matching import find_matches, locate_instances
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from pacslink.services.qrscp import LocatedInstance, Quirks
+    from pacslink.services.query import AEQueryResult, FederatedResult, MatchCallback
+    from pacslink.services.retrieve import (
+        ProgressCallback,
+        RetrieveProgress,
+        RetrieveReport,
+        RetrieveTarget,
+        Retriever,
+    )
+    from pacslink.store import Index, Store
+
+#: Names this module offers whose modules are imported on first use: C-FIND, retrieve,
+#: the Q/R SCP and the store pull in pydicom and SQLAlchemy, which ``echo`` and ``send``
+#: do not need (PEP 562 module ``__getattr__``).
+_LAZY = {
+    "AEQueryResult": "pacslink.services.query",
+    "FederatedResult": "pacslink.services.query",
+    "Quirks": "pacslink.services.qrscp",
+    "RetrieveProgress": "pacslink.services.retrieve",
+    "RetrieveReport": "pacslink.services.retrieve",
+    "RetrieveTarget": "pacslink.services.retrieve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -183,6 +207,8 @@ class Pacslink:
     def store(self) -> Store:
         """The local store (opened on first use)."""
         if self._store is None:
+            from pacslink.store import Index, Store
+
             self._index = Index(self.settings.db_url)
             self._store = Store(
                 self.settings.store_dir, self._index,
@@ -205,6 +231,8 @@ class Pacslink:
         return self.index.study_detail(study_instance_uid)
 
     def verify_store(self) -> VerifyReport:
+        from pacslink.store import verify
+
         return verify(self.store)
 
     def close(self) -> None:
@@ -298,6 +326,9 @@ class Pacslink:
         (matched by AE title; an unknown one gets 0xA801), C-GET answers on the same
         association, and C-STOREs go into the store.
         """
+        from pacslink.services.qrscp import LocatedInstance, QueryRetrieveSCP
+        from pacslink.store.matching import find_matches, locate_instances
+
         store, index = self.store, self.index
         limit = self.settings.max_results
 
@@ -369,6 +400,8 @@ class Pacslink:
         QueryError
             The query is invalid (nothing was sent).
         """
+        from pacslink.services.query import federated_find
+
         s = self.settings
         return await federated_find(
             self.local_ae(), self._aes(aes), query, model=model, max_results=s.max_results,
@@ -425,6 +458,8 @@ class Pacslink:
                         f"as {self.settings.ae_title}; C-MOVE needs our Storage SCP there. "
                         "Stop it, or use --method get.") from exc
                 own = False  # `pacslink listen` receives; arrivals are read from the store
+        from pacslink.services.retrieve import Retriever
+
         storage = StorageSCP(local, self.store.begin, self.retrieves.on_stored)
         s = self.settings
         retriever = Retriever(local, self.retrieves, storage, self._present,

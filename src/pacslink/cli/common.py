@@ -46,6 +46,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from pacslink.cli.lazy import LazyGroup
 from pacslink.config import AERegistry, Settings, load_settings, resolve_home
 from pacslink.errors import ConfigError, PacslinkError
 from pacslink.models import RemoteAE
@@ -284,14 +285,12 @@ def add_global_options(command: Any) -> None:
             command.params.append(param)
 
 
-class PacslinkGroup(TyperGroup):
-    """The root command: adds the global options to every command and translates
-    pacslink errors at the boundary."""
+class PacslinkGroup(LazyGroup):
+    """The root command: imports each command when it runs (:class:`LazyGroup`), adds
+    the global options to every command and translates pacslink errors at the boundary."""
 
-    def __init__(self, **attrs: Any) -> None:
-        super().__init__(**attrs)
-        for command in self.commands.values():
-            add_global_options(command)
+    def command_ready(self, command: Any) -> None:
+        add_global_options(command)
 
     def invoke(self, ctx: Any) -> Any:
         """Invoke the command; a :class:`PacslinkError` becomes one line and an exit code."""
