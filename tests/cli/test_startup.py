@@ -1,11 +1,14 @@
-"""A command imports what it needs and no more; ``--help`` still lists every command.
+"""Start-up and output costs: a command imports what it needs and no more (``--help``
+still lists every command), and bulk output (JSON, one line per C-FIND match) is written
+without Rich's rendering.
 
-Each check runs in a fresh interpreter, so ``sys.modules`` shows exactly what one
+Import checks run in a fresh interpreter, so ``sys.modules`` shows exactly what one
 invocation imported.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -15,8 +18,10 @@ from pathlib import Path
 import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
+from rich.console import Console
 from typer.testing import CliRunner
 
+from pacslink.cli.common import print_json, print_plain
 from pacslink.cli.lazy import LazyCommand, first_paragraph
 from pacslink.cli.main import COMMANDS, app
 from tests.factory import make_ct
@@ -102,3 +107,23 @@ def test_send_imports_neither_pydicom_nor_the_store(tmp_path: Path) -> None:
     assert code == 1 and "Connection refused" in output
     for module in HEAVY:
         assert not loaded(modules, module), module
+
+
+# --- output written without Rich's rendering -----------------------------------------------
+
+
+def test_json_is_written_verbatim_and_parses() -> None:
+    out = io.StringIO()
+    data = {"name": "[red]Müller[/red] :smile:", "lines": "a\nb\x1b[31m", "n": [1, 2]}
+    print_json(Console(file=out, highlight=False, soft_wrap=True), data)
+    text = out.getvalue()
+    assert json.loads(text) == data
+    assert text == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_a_plain_line_stays_one_line_and_keeps_markup_like_text() -> None:
+    out = io.StringIO()
+    console = Console(file=out, highlight=False, soft_wrap=True, width=20)
+    print_plain(console, "7  [bold]x[/]  :smile:  " + "9" * 40 + "\r\nNEXT\x1b[2J\x07")
+    print_plain(console, "second")
+    assert out.getvalue() == ("7  [bold]x[/]  :smile:  " + "9" * 40 + "  NEXT [2J \nsecond\n")
