@@ -18,9 +18,8 @@ from pydicom.tag import Tag
 
 from pacslink import conformance as cf
 from pacslink.errors import PacslinkError, QueryError
+from pacslink.identifier_reader import _decode_with_pydicom, _plain_elements
 from pacslink.identifiers import (
-    _decode_with_pydicom,
-    _plain_elements,
     build_find_identifier,
     build_retrieve_identifier,
     decode_identifier,
