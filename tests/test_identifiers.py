@@ -18,6 +18,7 @@ from pydicom.tag import Tag
 
 from pacslink import conformance as cf
 from pacslink.errors import PacslinkError, QueryError
+from pacslink.identifier_reader import _decode_with_pydicom, _plain_elements
 from pacslink.identifiers import (
     build_find_identifier,
     build_retrieve_identifier,
@@ -540,6 +541,72 @@ def test_fuzz_damaged_identifiers_give_a_match_or_query_error(
         except QueryError:
             return
     assert isinstance(match, QueryMatch)
+
+
+def _rich_identifier(undefined_length_sequence: bool) -> Dataset:
+    """A response with what peers send: a character set, UN and private elements, a
+    multi-valued binary, and a sequence (defined or undefined length)."""
+    ds = response(SpecificCharacterSet="ISO_IR 100", QueryRetrieveLevel="IMAGE",
+                  PatientName="M\u00fcller^J\u00fcrgen", SOPInstanceUID=SOP_UID, Rows=512,
+                  ImageType=["ORIGINAL", "PRIMARY"], SliceLocation="-12.5", ImageID="")
+    ds.add_new(0x00091010, "LO", "private stuff")
+    ds.add_new(0x00181310, "US", [0, 256, 256, 0])
+    ds.add_new(0x00081115, "SQ", Sequence([response(SeriesInstanceUID=SERIES_UID)]))
+    ds[0x00081115].is_undefined_length = undefined_length_sequence
+    ds.add_new(0x00200013, "IS", "7")
+    return ds
+
+
+_LITTLE_ENDIAN = [cf.IMPLICIT_VR_LITTLE_ENDIAN, cf.EXPLICIT_VR_LITTLE_ENDIAN]
+
+
+def _both_readers(data: bytes, syntax: str) -> tuple[object, object]:
+    """What decode_identifier and the pydicom reader make of ``data``: attributes or
+    ``QueryError``."""
+    results: list[object] = []
+    for read in (lambda: decode_identifier(data, syntax, IMAGE),
+                 lambda: _decode_with_pydicom(data, syntax == cf.IMPLICIT_VR_LITTLE_ENDIAN,
+                                              True, IMAGE)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                results.append(read().attributes)
+            except QueryError:
+                results.append(QueryError)
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize("syntax", _LITTLE_ENDIAN)
+def test_plain_identifiers_are_read_without_pydicom_and_as_pydicom_reads_them(syntax: str) -> None:
+    plain = encode_with_pydicom(_rich_identifier(False), syntax)
+    assert _plain_elements(plain, syntax == cf.IMPLICIT_VR_LITTLE_ENDIAN) is not None
+    fast, reference = _both_readers(plain, syntax)
+    assert fast == reference
+    assert isinstance(fast, dict) and fast["PatientName"] == "M\u00fcller^J\u00fcrgen"
+    assert fast["AcquisitionMatrix"] == "0\\256\\256\\0" and "ReferencedSeriesSequence" not in fast
+    # an undefined length is left to pydicom, with the same result
+    nested = encode_with_pydicom(_rich_identifier(True), syntax)
+    assert _plain_elements(nested, syntax == cf.IMPLICIT_VR_LITTLE_ENDIAN) is None
+    assert decode_identifier(nested, syntax, IMAGE).attributes == fast
+
+
+_RICH = {syntax: encode_with_pydicom(_rich_identifier(False), syntax) for syntax in _LITTLE_ENDIAN}
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=6),
+    cut=st.integers(0, 10_000),
+    syntax=st.sampled_from(_LITTLE_ENDIAN),
+)
+def test_fuzz_the_fast_reader_agrees_with_pydicom(
+    edits: list[tuple[int, int]], cut: int, syntax: str
+) -> None:
+    data = bytearray(_RICH[syntax])
+    for position, byte in edits:
+        data[position % len(data)] = byte
+    fast, reference = _both_readers(bytes(data[: cut % (len(data) + 1)]), syntax)
+    assert fast == reference
 
 
 # --- SOP classes ---------------------------------------------------------------------------

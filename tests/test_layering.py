@@ -30,6 +30,7 @@ LAYERS = {
     "aeregistry": "domain",
     "conformance": "domain",
     "identifiers": "domain",
+    "identifier_reader": "domain",
     "imaging": "domain",
     "samples": "domain",
     "dicomnet": "dicomnet",

@@ -16,15 +16,14 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
+import importlib
 import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydicom import Dataset
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pacslink import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from pacslink.config import AERegistry, Settings, load_settings, resolve_ae
@@ -48,27 +47,51 @@ from pacslink.models import (
 )
 from pacslink.services.access import CachedRegistry, CallerPolicy
 from pacslink.services.part10 import NotPart10Error, Part10Info, read_part10_info
-from pacslink.services.query import (
-    AEDoneCallback,
-    AEQueryResult,
-    FederatedResult,
-    MatchCallback,
-    federated_find,
-)
-from pacslink.services.retrieve import (
-    ProgressCallback,
-    RetrieveProgress,
-    RetrieveReport,
-    RetrieveTarget,
-    Retriever,
-)
-from pacslink.services.qrscp import LocatedInstance, QueryRetrieveSCP, Quirks
 from pacslink.services.scp import StorageSCP, StoredEvent
 from pacslink.services.tracking import RetrieveRegistry
 from pacslink.services.scu import EchoResult, FileOutcome, echo, echo_many, send_files
 from pacslink.services.tls import ClientTLS, TLSFiles, server_context
-from pacslink.store import Index, Store, verify
-from pacslink.store.matching import find_matches, locate_instances
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    from pacslink.services.qrscp import LocatedInstance, Quirks
+    from pacslink.services.query import (
+        AEDoneCallback,
+        AEQueryResult,
+        FederatedResult,
+        MatchCallback,
+    )
+    from pacslink.services.retrieve import (
+        ProgressCallback,
+        RetrieveProgress,
+        RetrieveReport,
+        RetrieveTarget,
+        Retriever,
+    )
+    from pacslink.store import Index, Store
+
+#: Names this module offers whose modules are imported on first use: C-FIND, retrieve,
+#: the Q/R SCP and the store pull in pydicom and SQLAlchemy, which ``echo`` and ``send``
+#: do not need (PEP 562 module ``__getattr__``).
+_LAZY = {
+    "AEQueryResult": "pacslink.services.query",
+    "FederatedResult": "pacslink.services.query",
+    "Quirks": "pacslink.services.qrscp",
+    "RetrieveProgress": "pacslink.services.retrieve",
+    "RetrieveReport": "pacslink.services.retrieve",
+    "RetrieveTarget": "pacslink.services.retrieve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -211,6 +234,8 @@ class Pacslink:
     def store(self) -> Store:
         """The local store (opened on first use)."""
         if self._store is None:
+            from pacslink.store import Index, Store
+
             durable = self.settings.sync is SyncMode.DURABLE
             self._index = Index(self.settings.db_url, durable=durable)
             self._store = Store(
@@ -235,6 +260,8 @@ class Pacslink:
         return self.index.study_detail(study_instance_uid)
 
     def verify_store(self) -> VerifyReport:
+        from pacslink.store import verify
+
         return verify(self.store)
 
     def close(self) -> None:
@@ -340,6 +367,9 @@ class Pacslink:
         With ``tls`` the port speaks DICOM TLS only, as in :meth:`start_listener`; C-MOVE
         destinations marked ``tls = true`` are sent to over TLS.
         """
+        from pacslink.services.qrscp import LocatedInstance, QueryRetrieveSCP
+        from pacslink.store.matching import find_matches, locate_instances
+
         store, index = self.store, self.index
         limit = self.settings.max_results
 
@@ -412,6 +442,8 @@ class Pacslink:
         QueryError
             The query is invalid (nothing was sent).
         """
+        from pacslink.services.query import federated_find
+
         s = self.settings
         return await federated_find(
             self.local_ae(), self._aes(aes), query, model=model, max_results=s.max_results,
@@ -474,6 +506,8 @@ class Pacslink:
                         f"as {self.settings.ae_title}; C-MOVE needs our Storage SCP there. "
                         "Stop it, or use --method get.") from exc
                 own = False  # `pacslink listen` receives; arrivals are read from the store
+        from pacslink.services.retrieve import Retriever
+
         storage = StorageSCP(local, self.store.begin, self.retrieves.on_stored)
         s = self.settings
         retriever = Retriever(local, self.retrieves, storage, self._present,

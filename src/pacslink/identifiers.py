@@ -6,7 +6,8 @@ match) and *return keys* (empty attributes the SCP fills in). Queries are hierar
 (PS3.4 C.4.1.2.1): above the query level only each level's unique key, with one value.
 
 Building raises :class:`~pacslink.errors.QueryError` naming the ``pacslink find`` or
-``pacslink retrieve`` option to fix; decoding keeps odd values as received text.
+``pacslink retrieve`` option to fix; decoding (:mod:`pacslink.identifier_reader`,
+re-exported here as :func:`decode_identifier`) keeps odd values as received text.
 
 >>> ds = build_find_identifier(Query(patient_id="VET001"), QueryModel.STUDY_ROOT)
 >>> ds.QueryRetrieveLevel, ds.PatientID, ds.StudyInstanceUID
@@ -15,25 +16,22 @@ Building raises :class:`~pacslink.errors.QueryError` naming the ``pacslink find`
 
 from __future__ import annotations
 
-import contextlib
 import re
-import struct
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, BinaryIO, Final, cast
+from typing import Any, Final
 
 from pydicom import config
-from pydicom.charset import convert_encodings, decode_bytes
-from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 
 from pacslink import conformance as cf
 from pacslink.errors import QueryError
-from pacslink.models import Query, QueryLevel, QueryMatch, QueryModel
+from pacslink.identifier_reader import decode_identifier, transfer_syntax_encoding
+from pacslink.models import Query, QueryLevel, QueryModel
 
 _PATIENT, _STUDY, _SERIES, _IMAGE = _LEVELS = tuple(QueryLevel)
 _UNIQUE_KEYS: Final = {  # unique key of each level (PS3.4 C.6.1.1, C.6.2.1)
@@ -65,16 +63,6 @@ _MAX_LENGTH: Final = {"PatientID": (64, "LO"), "AccessionNumber": (16, "SH"),
 _UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 _DATE = re.compile(r"(\d{8})(-(\d{8})?)?|-(\d{8})")
 _CS = re.compile(r"[A-Z0-9 _*?]+")
-_ENCODINGS: Final = {cf.IMPLICIT_VR_LITTLE_ENDIAN: (True, True),  # (implicit VR, little endian)
-                     cf.EXPLICIT_VR_LITTLE_ENDIAN: (False, True),
-                     cf.EXPLICIT_VR_BIG_ENDIAN: (False, False)}
-_BINARY: Final = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "UV": "Q", "SV": "q",
-                  "FL": "f", "FD": "d", "AT": "H"}
-_CONTROL: Final = {0x09, 0x0A, 0x0C, 0x0D}
-_TEXT_DELIMITERS: Final = {"SH": {0x5C}, "LO": {0x5C}, "UC": {0x5C}, "PN": {0x5C, 0x5E, 0x3D},
-                           "ST": _CONTROL, "LT": _CONTROL, "UT": _CONTROL}
-_DEFAULT_REPERTOIRE: Final = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"}
-_SINGLE_VALUED: Final = {"ST", "LT", "UT", "UR"}  # a backslash is text, not a separator
 _SOP_CLASSES: Final = {  # model -> (FIND, MOVE, GET)
     QueryModel.PATIENT_ROOT: (cf.PATIENT_ROOT_QR_FIND, cf.PATIENT_ROOT_QR_MOVE,
                               cf.PATIENT_ROOT_QR_GET),
@@ -191,44 +179,12 @@ def encode_identifier(ds: Dataset, transfer_syntax_uid: str) -> bytes:
     Explicit VR Big Endian; QueryError for another, or a value pydicom cannot encode.
     """
     fp = DicomBytesIO()
-    fp.is_implicit_VR, fp.is_little_endian = _encoding(transfer_syntax_uid)
+    fp.is_implicit_VR, fp.is_little_endian = transfer_syntax_encoding(transfer_syntax_uid)
     try:
         write_dataset(fp, ds)
     except Exception as exc:  # pydicom raises many types for values it cannot encode
         raise QueryError(f"the identifier cannot be encoded: {exc}") from exc
     return fp.getvalue()
-
-
-def decode_identifier(data: bytes, transfer_syntax_uid: str, level: QueryLevel) -> QueryMatch:
-    """Read a received identifier, e.g. a C-FIND match, as text (PS3.4 C.4.1.1.3).
-
-    Text is decoded per Specific Character Set (PS3.5 6.1; undecodable bytes become
-    U+FFFD); values are joined by a backslash, binary numbers written in decimal, empty
-    attributes ``""``. Private, group-length, bulk and sequence elements are left out.
-    pydicom's value validation is not used: its warnings would quote values into logs.
-
-    ``data`` is the identifier as carried in P-DATA, in the presentation context's
-    ``transfer_syntax_uid`` (as for :func:`encode_identifier`); ``level`` is the request's.
-    QueryError is raised only if ``data`` is not a data set at all (truncated, no element).
-    """
-    fp = cast(BinaryIO, DicomBytesIO(bytes(data)))
-    try:  # ds.keys(): iterating a Dataset would convert (and validate) every element
-        ds = read_dataset(fp, *_encoding(transfer_syntax_uid))
-        elements = [ds.get_item(tag) for tag in ds.keys()]  # noqa: SIM118
-    except Exception as exc:  # pydicom raises many types on malformed input
-        raise QueryError(f"the identifier is not a DICOM data set: {exc}") from exc
-    if not elements or any(isinstance(e, RawDataElement) and e.length != 0xFFFFFFFF
-                           and len(e.value or b"") != e.length for e in elements):
-        raise QueryError(f"the identifier is not a DICOM data set: {len(data)} bytes, "
-                         "no element or the last one truncated")
-    encodings = _encodings_of(ds)
-    attributes: dict[str, str] = {}
-    for elem in elements:
-        with contextlib.suppress(Exception):  # a malformed value is left out: tolerant reading
-            keyword, text = _element_text(elem, encodings)
-            if text is not None:
-                attributes[keyword] = text
-    return QueryMatch(level=level, attributes=attributes)
 
 
 def find_sop_class(model: QueryModel) -> str:
@@ -334,63 +290,6 @@ def _dataset(level: QueryLevel, values: Mapping[str, str]) -> Dataset:
         vr = dictionary_VR(keyword)
         ds[keyword] = DataElement(keyword, vr, content, validation_mode=config.IGNORE)
     return ds
-
-
-def _encoding(transfer_syntax_uid: str) -> tuple[bool, bool]:
-    if transfer_syntax_uid not in _ENCODINGS:
-        raise QueryError(f"transfer syntax {transfer_syntax_uid!r} is not used for identifiers; "
-                         "use Implicit or Explicit VR Little Endian, or Explicit VR Big Endian")
-    return _ENCODINGS[transfer_syntax_uid]
-
-
-def _encodings_of(ds: Dataset) -> list[str]:
-    """Python codecs for (0008,0005) Specific Character Set; the default when unusable."""
-    try:
-        elem = ds.get_item(0x00080005)
-        value = bytes(elem.value or b"") if isinstance(elem, RawDataElement) else b""
-        return convert_encodings([t.strip(" \x00") for t in value.decode("latin-1").split("\\")])
-    except Exception:  # noqa: BLE001 - an unusable character set falls back to the default
-        return ["iso8859"]
-
-
-def _element_text(
-    elem: DataElement | RawDataElement, encodings: list[str]
-) -> tuple[str, str | None]:
-    """``(keyword, text)`` of one element; text ``None`` for elements left out."""
-    tag, keyword = elem.tag, keyword_for_tag(elem.tag)
-    if (not keyword or tag.is_private or tag.element == 0 or tag.group in (0, 2, 0xFFFE)
-            or keyword == "SpecificCharacterSet"):
-        return keyword, None
-    vr = elem.VR if elem.VR not in (None, "UN") else dictionary_VR(tag).split(" ")[0]
-    if not isinstance(elem, RawDataElement):  # pydicom converts empty and undefined-length ones
-        return keyword, None if elem.value or vr == "SQ" else ""
-    raw = bytes(elem.value or b"")
-    if vr in _BINARY:
-        count = len(raw) // struct.calcsize(_BINARY[vr])
-        numbers = struct.unpack(f"{'<' if elem.is_little_endian else '>'}{count}{_BINARY[vr]}",
-                                raw[: count * struct.calcsize(_BINARY[vr])])
-        if vr == "AT":
-            pairs = zip(numbers[::2], numbers[1::2])
-            return keyword, "\\".join(f"{group:04X}{element:04X}" for group, element in pairs)
-        return keyword, "\\".join(f"{n:.7g}" if vr == "FL" else repr(n) for n in numbers)
-    if vr in _TEXT_DELIMITERS:
-        text = _decode_text(raw, encodings, _TEXT_DELIMITERS[vr])
-    elif vr in _DEFAULT_REPERTOIRE:
-        text = raw.decode("latin-1")
-    else:  # OB, OW, SQ ...: not text
-        return keyword, None
-    if vr in _SINGLE_VALUED:  # leading spaces are significant (PS3.5 6.2)
-        return keyword, text.replace("\x00", "").rstrip(" ")
-    return keyword, "\\".join(part.strip(" ") for part in text.replace("\x00", "").split("\\"))
-
-
-def _decode_text(raw: bytes, encodings: list[str], delimiters: set[int]) -> str:
-    try:
-        if b"\x1b" in raw:  # ISO 2022 code extensions (PS3.5 6.1.2.5)
-            return decode_bytes(raw, encodings, delimiters)
-        return raw.decode(encodings[0], errors="replace")
-    except Exception:  # noqa: BLE001 - undecodable: keep the bytes visible
-        return raw.decode("latin-1")
 
 
 __all__ = [

@@ -308,6 +308,7 @@ def test_listen_sync_never_stores_and_bad_mode_is_refused(tmp_path: Path) -> Non
     )
     assert done.returncode == 2  # a configuration error
     assert "--sync: must be one of 'durable', 'never', got 'sometimes'" in done.stderr.decode()
+    allow_callers(AERegistry.for_home(home), "STORESCU")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pacslink", "--home", str(home), "listen", "--port", str(port),
          "--sync", "never"],

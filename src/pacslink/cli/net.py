@@ -10,6 +10,7 @@ its own row with the DIMSE status. Paths and UIDs are never cut (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -117,7 +118,9 @@ def send(
         raise typer.Exit(EXIT_USAGE)
     app = Pacslink(state.settings())
     ae = app.resolve(target)
-    with state.stderr.status("Reading files..."):
+    reading = (state.stderr.status("Reading files...") if state.stderr.is_terminal
+               else contextlib.nullcontext())  # a spinner nobody sees still costs ~10 ms
+    with reading:
         scan = scan_paths(paths)
     for skipped in scan.skipped:
         state.stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped.path}: {skipped.reason}"))

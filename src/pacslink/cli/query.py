@@ -21,7 +21,7 @@ from pacslink.api import (
     describe_status,
     run,
 )
-from pacslink.cli.common import EXIT_FAILURE, get_state, print_json
+from pacslink.cli.common import EXIT_FAILURE, get_state, print_json, print_plain
 from pacslink.models import QueryMatch, RemoteAE, RetrieveMethod
 
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document for scripts.")]
@@ -84,7 +84,7 @@ def find(
             return
         seen[key] = [remote.name]
         if not json_:
-            console.print(_line(match, [remote.name]), markup=False, highlight=False)
+            print_plain(console, _line(match, [remote.name]))
 
     def on_ae_done(result: AEQueryResult) -> None:
         if not json_:

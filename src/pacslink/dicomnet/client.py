@@ -21,6 +21,7 @@ from pacslink.dicomnet.association import AcceptedContext, AEConfig, Association
 from pacslink.dicomnet.commands import (
     C_ECHO_RQ,
     C_STORE_RQ,
+    DATASET_PRESENT,
     PRIORITY_MEDIUM,
     Command,
 )
@@ -197,7 +198,7 @@ async def c_store(
     rq = Command(
         CommandField=C_STORE_RQ, MessageID=assoc.next_message_id(),
         AffectedSOPClassUID=sop_class_uid, AffectedSOPInstanceUID=sop_instance_uid,
-        Priority=priority,
+        Priority=priority, CommandDataSetType=DATASET_PRESENT,
         MoveOriginatorApplicationEntityTitle=move_originator[0] if move_originator else None,
         MoveOriginatorMessageID=move_originator[1] if move_originator else None,
     )

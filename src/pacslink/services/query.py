@@ -223,11 +223,12 @@ def merge(results: Sequence[AEQueryResult], level: QueryLevel) -> list[MergedMat
     """De-duplicate matches by their level's unique key; fill empty values from other AEs."""
     rows: dict[str, MergedMatch] = {}
     for result in results:
+        name = result.ae.name
         for match in result.matches:
-            key = match.key or f"{result.ae.name}:{id(match)}"
+            key = match.key or f"{name}:{id(match)}"
             row = rows.get(key)
             if row is None:
-                rows[key] = MergedMatch(QueryMatch(level, dict(match.attributes)), [result.ae.name])
+                rows[key] = MergedMatch(QueryMatch(level, dict(match.attributes)), [name])
                 continue
             if result.ae.name not in row.aes:
                 row.aes.append(result.ae.name)

@@ -24,7 +24,6 @@ from pacslink.models import RemoteAE
 from pacslink.services.contexts import FALLBACK, plan_associations
 from pacslink.services.part10 import Part10Info
 from pacslink.services.tls import ClientTLS, open_association
-from pacslink.services.transcode import encode_dataset_as
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +104,8 @@ async def prepare(
                            f"the peer accepted no presentation context for SOP class {info.sop_class_uid}")
     if ctx.transfer_syntax == info.transfer_syntax_uid:
         return ctx, FileDataset(info.path, info.dataset_offset, info.dataset_length), ""
+    from pacslink.services.transcode import encode_dataset_as  # pydicom: only when converting
+
     try:
         data = await asyncio.to_thread(encode_dataset_as, info.path, ctx.transfer_syntax)
     except Exception as exc:
