@@ -59,6 +59,7 @@ from pacslink.services.tracking import RetrieveRegistry
 from pacslink.services.scu import EchoResult, FileOutcome, echo, echo_many, send_files
 from pacslink.store import Index, Store, verify
 from pacslink.store.matching import find_matches, locate_instances
+from pacslink.store.reconcile import StoreSession, open_session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -147,6 +148,7 @@ class Pacslink:
         self.registry = AERegistry.for_home(settings.home)
         self._index: Index | None = None
         self._store: Store | None = None
+        self._session: StoreSession | None = None
         self.retrieves = RetrieveRegistry(settings.ae_title)
         self._listener: DicomServer | None = None
 
@@ -184,6 +186,8 @@ class Pacslink:
         """The local store (opened on first use)."""
         if self._store is None:
             self._index = Index(self.settings.db_url)
+            # lease the store and repair what a crash left, before this process writes
+            self._session = open_session(self.settings.store_dir, self._index)
             self._store = Store(
                 self.settings.store_dir, self._index,
                 min_free_bytes=self.settings.min_free_mb * 1_000_000,
@@ -208,9 +212,11 @@ class Pacslink:
         return verify(self.store)
 
     def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
         if self._index is not None:
             self._index.close()
-        self._index = None
+        self._index = self._session = None
         self._store = None
 
     # --- network ----------------------------------------------------------------------
