@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
+import pytest
 
 from pacslink.aeregistry import AERegistry
 from pacslink.api import Pacslink
@@ -59,6 +60,7 @@ RECONCILED = re.compile(
     r"warning: store check after an unclean stop: (\d+) file\(s\) without an index row moved "
     r"to (.+?) \(never acknowledged to their senders\), (\d+) index row\(s\) without a file "
     r"removed, (\d+) stale temporary file\(s\) removed")
+pytestmark = [pytest.mark.slow, pytest.mark.interop, pytest.mark.timeout(DEADLINE + 300)]
 SENDING = re.compile(r"^I: Sending file: (.+)$")
 RESPONSE = re.compile(r"^I: Received Store Response \((.+)\)$")
 
