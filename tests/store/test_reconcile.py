@@ -251,8 +251,31 @@ def test_mass_missing_files_change_nothing(
     assert len(list(index.iter_instances())) == 12
     assert not (store.root / QUARANTINE_DIR).exists()
     assert warnings_of(caplog) == [
-        f"12 of 12 indexed files are missing under {store.objects_dir}: is the disk holding the "
-        "store mounted? Nothing was changed; run 'pacslink store verify' to list them"]
+        f"12 of 12 indexed files are missing and 0 of 0 files have no index row under "
+        f"{store.objects_dir}: is the store's disk mounted, and is db_url the index of this "
+        "store_dir? Nothing was changed; run 'pacslink store verify' to list them"]
+
+
+def test_an_index_of_another_store_changes_nothing(
+    tmp_path: Path, store: Store, index: Index, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fresh index (db_url changed) beside a full store: files stay where they are."""
+    for _ in range(12):
+        receive(store, make_ct())
+    before = object_files(store.root)
+    other = Index(f"sqlite:///{tmp_path}/other.sqlite")
+    try:
+        caplog.set_level(logging.WARNING, LOGGER)
+        session = open_session(store.root, other)
+        session.close()
+    finally:
+        other.close()
+    assert session.report.kept_orphans == 12 and session.report.quarantined == ()
+    assert not session.report.clean
+    assert object_files(store.root) == before
+    assert not (store.root / QUARANTINE_DIR).exists()
+    assert "0 of 0 indexed files are missing and 12 of 12 files have no index row" in (
+        warnings_of(caplog)[0])
 
 
 def _damage(sqlite_file: Path) -> None:

@@ -18,8 +18,9 @@ behind pacslink's back. When a process opens the store, :func:`open_session`:
      if they are symbolic links, to ``quarantine/<UTC timestamp>/objects/...``, with a
      ``reconcile.txt`` listing them;
    - rows whose file is missing are removed (empty series, studies and patients with
-     them) and listed in ``reconcile.txt``, unless so many are missing that the disk
-     itself looks absent (:data:`MASS_MISSING`): then nothing is changed;
+     them) and listed in ``reconcile.txt``;
+   - unless so many differ that the disk looks absent or the index looks like another
+     store's (:data:`MASS_MISMATCH`): then nothing is changed and an ERROR says so;
    - temp files of dead writers are removed.
 
 What it found is logged at WARNING (``pacslink listen`` prints it); a clean store costs
@@ -61,9 +62,11 @@ LOCK_NAME = "store.lock"
 QUARANTINE_DIR = "quarantine"
 REPORT_NAME = "reconcile.txt"
 
-#: Rows without files are kept, not removed, when more than this many *and* more than
-#: this share of all rows lack their file: the store's disk is probably not mounted.
-MASS_MISSING = (10, 0.10)
+#: Nothing is changed when more than this many *and* more than this share of all rows
+#: lack their file (the store's disk is probably not mounted), or of all files lack a
+#: row (the index is probably another store's). A crash leaves a few orphans: one per
+#: instance being committed when it struck.
+MASS_MISMATCH = (10, 0.10)
 
 _CHUNK = 500
 
@@ -138,8 +141,10 @@ class ReconcileReport:
     removed_rows : tuple of str
         SOP Instance UIDs whose rows were removed because their file was missing.
     kept_missing : int
-        Rows without a file left alone (too many: see :data:`MASS_MISSING`; or a path
+        Rows without a file left alone (too many: see :data:`MASS_MISMATCH`; or a path
         outside ``objects/``, which ``pacslink store verify`` reports).
+    kept_orphans : int
+        Files without a row left alone (too many: see :data:`MASS_MISMATCH`).
     stale_temp : int
         Temp files of dead writers removed.
     seconds : float
@@ -153,6 +158,7 @@ class ReconcileReport:
     quarantine_dir: Path | None = None
     removed_rows: tuple[str, ...] = ()
     kept_missing: int = 0
+    kept_orphans: int = 0
     stale_temp: int = 0
     seconds: float = 0.0
 
@@ -160,7 +166,7 @@ class ReconcileReport:
     def clean(self) -> bool:
         """``True`` when nothing needed doing."""
         return not (self.quarantined or self.removed_rows or self.kept_missing
-                    or self.stale_temp)
+                    or self.kept_orphans or self.stale_temp)
 
 
 # -- checks ---------------------------------------------------------------------------
@@ -369,13 +375,15 @@ def reconcile(root: Path, index: Index) -> ReconcileReport:
         else:
             missing.append((pk, normal, uid))
     orphans = sorted(files - through)
-    mass, share = MASS_MISSING
-    keep = len(missing) > mass and len(missing) > share * rows
+    mass, share = MASS_MISMATCH
+    keep = (len(missing) > mass and len(missing) > share * rows) or (
+        len(orphans) > mass and len(orphans) > share * total_files)
     if keep:
         logger.error(
-            "%d of %d indexed files are missing under %s: is the disk holding the store "
-            "mounted? Nothing was changed; run 'pacslink store verify' to list them",
-            len(missing), rows, root / paths.OBJECTS_DIR)
+            "%d of %d indexed files are missing and %d of %d files have no index row under "
+            "%s: is the store's disk mounted, and is db_url the index of this store_dir? "
+            "Nothing was changed; run 'pacslink store verify' to list them",
+            len(missing), rows, len(orphans), total_files, root / paths.OBJECTS_DIR)
     target: Path | None = None
     moved: list[str] = []
     removed: list[tuple[str, str]] = []
@@ -392,7 +400,8 @@ def reconcile(root: Path, index: Index) -> ReconcileReport:
     return ReconcileReport(
         compared=True, files=total_files, rows=rows, quarantined=tuple(moved),
         quarantine_dir=target, removed_rows=tuple(uid for uid, _ in removed),
-        kept_missing=(len(missing) if keep else 0) + unsafe, stale_temp=len(stale),
+        kept_missing=(len(missing) if keep else 0) + unsafe,
+        kept_orphans=len(orphans) if keep else 0, stale_temp=len(stale),
         seconds=time.perf_counter() - started)
 
 
@@ -450,6 +459,9 @@ def open_session(root: Path, index: Index) -> StoreSession:
             report = ReconcileReport(compared=False)
             logger.info("another pacslink process has the store %s open; its files are "
                         "compared with the index at a start without it", root)
+    except OSError as exc:
+        lease.close()
+        raise paths.translate_os_error(exc, f"checking the store {root} at start") from exc
     except BaseException:
         lease.close()
         raise
@@ -478,7 +490,7 @@ def log_report(report: ReconcileReport) -> None:
 
 __all__ = [
     "LOCK_NAME",
-    "MASS_MISSING",
+    "MASS_MISMATCH",
     "QUARANTINE_DIR",
     "REPORT_NAME",
     "ReconcileReport",
