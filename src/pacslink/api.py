@@ -70,6 +70,7 @@ if TYPE_CHECKING:
         Retriever,
     )
     from pacslink.store import Index, Store
+    from pacslink.store.reconcile import StoreSession
 
 #: Names this module offers whose modules are imported on first use: C-FIND, retrieve,
 #: the Q/R SCP and the store pull in pydicom and SQLAlchemy, which ``echo`` and ``send``
@@ -182,6 +183,7 @@ class Pacslink:
         self.registry = AERegistry.for_home(settings.home)
         self._index: Index | None = None
         self._store: Store | None = None
+        self._session: StoreSession | None = None
         self.retrieves = RetrieveRegistry(settings.ae_title)
         self._listener: DicomServer | None = None
         self._known_callers = CachedRegistry(self.registry.path, self.registry.list)
@@ -235,9 +237,12 @@ class Pacslink:
         """The local store (opened on first use)."""
         if self._store is None:
             from pacslink.store import Index, Store
+            from pacslink.store.reconcile import open_session
 
             durable = self.settings.sync is SyncMode.DURABLE
             self._index = Index(self.settings.db_url, durable=durable)
+            # lease the store and repair what a crash left, before this process writes
+            self._session = open_session(self.settings.store_dir, self._index)
             self._store = Store(
                 self.settings.store_dir, self._index,
                 min_free_bytes=self.settings.min_free_mb * 1_000_000,
@@ -265,9 +270,11 @@ class Pacslink:
         return verify(self.store)
 
     def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
         if self._index is not None:
             self._index.close()
-        self._index = None
+        self._index = self._session = None
         self._store = None
 
     # --- network ----------------------------------------------------------------------

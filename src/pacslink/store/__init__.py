@@ -14,7 +14,9 @@
 Modules: :mod:`~pacslink.store.paths` (layout, generated names), :mod:`~.schema` (tables),
 :mod:`~.index` and :mod:`~.query` (SQL), :mod:`~.parse` (bounded header parsing),
 :mod:`~.record` (attributes), :mod:`~.meta` (file meta), :mod:`~.ingest` (receiving),
-:mod:`~.verify` (consistency check). This package never imports the network layers.
+:mod:`~.verify` (consistency check), :mod:`~.reconcile` (start-up repair after a crash,
+and the lock that tells a process whether it has the store to itself). This package
+never imports the network layers.
 """
 
 from __future__ import annotations

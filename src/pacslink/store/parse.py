@@ -16,7 +16,13 @@ Memory stays bounded whatever the peer sends:
   from a file, skipped values are inflated and dropped, and afterwards the rest of the
   stream is inflated and dropped to check it ends properly. At most
   ``max_inflated_bytes`` are ever produced: a deflate bomb is refused with
-  :class:`~pacslink.errors.DatasetParseError` once it passes the bound.
+  :class:`~pacslink.errors.DatasetParseError` once it passes the bound. Then the stream
+  is inflated once more for the structure walk of :mod:`pacslink.store.structure` (whole
+  elements, sequences at most :data:`~.structure.MAX_SEQUENCE_DEPTH` deep), which the
+  caller does itself for the other transfer syntaxes; that walk stops at one element
+  per compressed byte (plus a floor), so it costs what the received bytes allow.
+- Sequences nested deeper than Python's recursion allows pydicom are refused like
+  any sequence nested too deep, not with a ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from pydicom.tag import BaseTag
 
 from pacslink.errors import DatasetParseError
 from pacslink.store.schema import ATTRIBUTES, LAST_TAG
+from pacslink.store.structure import TOO_DEEP, check_rest
 
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
@@ -41,6 +48,9 @@ DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
 #: How many data set bytes parsing may read. Every attribute the index reads sits in
 #: groups 0008-0054, before any bulk data, far inside this bound in real objects.
 HEADER_READ_BYTES = 16 * 2**20
+
+#: Elements a deflated data set may hold regardless of its compressed size.
+DEFLATED_ELEMENTS_FLOOR = 2**18
 
 _CHUNK = 2**20
 _LOOKBEHIND = 2**20
@@ -147,6 +157,17 @@ class _InflatingReader(_BudgetReader):
     def tell(self) -> int:
         return self._pos
 
+    def at_end(self) -> bool:
+        """Whether the position is the end of the inflated data (inflating up to it).
+
+        Raises :class:`~pacslink.errors.DatasetParseError` if a seek went past the end.
+        """
+        while self._more and self._produced <= self._pos:
+            self._step()
+        if self._pos > self._produced:
+            raise DatasetParseError("data set is truncated: an element runs past its end")
+        return not self._more and self._pos == self._produced
+
     def drain(self) -> None:
         """Inflate (and drop) the rest, checking the stream's end and the bound."""
         self._pos = 2**63  # nothing before "the end" is needed any more
@@ -182,6 +203,7 @@ def parse_header(fp: BinaryIO, transfer_syntax_uid: str, *, max_inflated_bytes: 
         the header does not fit the bound, or the deflate stream is bad or too large.
     """
     source: _BudgetReader
+    start = fp.tell()
     if transfer_syntax_uid == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
         source = _InflatingReader(fp, HEADER_READ_BYTES, max_inflated_bytes)
     else:
@@ -201,6 +223,8 @@ def parse_header(fp: BinaryIO, transfer_syntax_uid: str, *, max_inflated_bytes: 
         )
     except DatasetParseError:
         raise
+    except RecursionError:  # pydicom reads nested sequences recursively
+        raise DatasetParseError(TOO_DEEP) from None
     except Exception as exc:  # pydicom raises many types on malformed input
         raise DatasetParseError(f"data set cannot be parsed: {exc}") from exc
     if isinstance(source, _InflatingReader):
@@ -209,7 +233,24 @@ def parse_header(fp: BinaryIO, transfer_syntax_uid: str, *, max_inflated_bytes: 
         raise DatasetParseError(
             "data set cannot be parsed: no SOP Class UID or SOP Instance UID found"
         )
+    if isinstance(source, _InflatingReader):
+        _check_inflated_structure(fp, start, max_inflated_bytes)
     return ds
+
+
+def _check_inflated_structure(fp: BinaryIO, start: int, max_inflated_bytes: int) -> None:
+    """Walk a deflated data set's elements, inflating it again from ``start``.
+
+    The caller cannot walk an inflated stream itself, so this is where its structure
+    (whole elements, sequence depth) is checked. The walk is bounded like the bytes it
+    came from: one element per compressed byte, plus :data:`DEFLATED_ELEMENTS_FLOOR`.
+    """
+    compressed = fp.seek(0, io.SEEK_END) - start
+    fp.seek(start)
+    walk = _InflatingReader(fp, 2**63, max_inflated_bytes)
+    check_rest(cast(BinaryIO, walk), walk.at_end, False, True,
+               max_elements=DEFLATED_ELEMENTS_FLOOR + compressed)
+    walk.drain()
 
 
 def read_part10_header(
