@@ -1,0 +1,145 @@
+"""Group commit: instances received together share fsyncs and one index transaction,
+each still answered only once it is itself on disk and in the index."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
+import pytest
+
+from pacslink.errors import DatasetMismatchError, StoreError
+from pacslink.models import IngestResult
+from pacslink.store import IncomingFile, Index, Store, paths
+from pacslink.store.committer import GroupCommitter
+from tests.factory import EXPLICIT_VR_LITTLE_ENDIAN, make_ct, make_dataset_bytes
+
+
+def received(store: Store, *, claimed_uid: str | None = None, **ct: object) -> IncomingFile:
+    """An instance fully received but not committed yet."""
+    ds = make_ct(**ct)  # type: ignore[arg-type]
+    incoming = store.begin(sop_class_uid=ds.SOPClassUID,
+                           sop_instance_uid=claimed_uid or ds.SOPInstanceUID,
+                           transfer_syntax_uid=EXPLICIT_VR_LITTLE_ENDIAN, calling_ae="CT1")
+    incoming.write(make_dataset_bytes(ds))
+    return incoming
+
+
+def test_one_bad_instance_does_not_fail_the_others(store: Store, index: Index, residue) -> None:  # type: ignore[no-untyped-def]
+    batch = [received(store), received(store, claimed_uid="1.2.3.999"), received(store)]
+    outcomes = store.commit_batch(batch)
+    assert isinstance(outcomes[0], IngestResult) and isinstance(outcomes[2], IngestResult)
+    assert isinstance(outcomes[1], DatasetMismatchError)
+    temps, objects, rows = residue()
+    assert (temps, len(objects), rows) == ([], 2, 2)
+    for outcome in (outcomes[0], outcomes[2]):
+        assert isinstance(outcome, IngestResult)
+        assert store.path_of(outcome.instance).is_file()
+        assert index.get_instance(outcome.instance.sop_instance_uid) == outcome.instance
+
+
+def test_a_failed_group_transaction_is_retried_one_by_one(
+    store: Store, index: Index, residue, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    def no_batches(records: Sequence[object]) -> list[bool]:
+        raise StoreError("index database error while adding instances: disk I/O error")
+
+    real_add = index.add_instance
+
+    def add_instance(record, **kw):  # type: ignore[no-untyped-def]
+        if record.values["PatientID"] == "BROKEN":
+            raise StoreError("index database error while adding an instance: value too long")
+        return real_add(record, **kw)
+
+    monkeypatch.setattr(index, "add_instances", no_batches)
+    monkeypatch.setattr(index, "add_instance", add_instance)
+    outcomes = store.commit_batch([received(store), received(store, patient_id="BROKEN"),
+                                   received(store)])
+    assert [type(o).__name__ for o in outcomes] == ["IngestResult", "StoreError", "IngestResult"]
+    temps, objects, rows = residue()
+    assert (temps, len(objects), rows) == ([], 2, 2)  # the refused one left no file
+
+
+def test_durable_batch_fsyncs_files_then_each_directory_once_then_the_index(
+    store: Store, index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    real_fsync, real_add = os.fsync, index.add_instances
+
+    def fsync(fd: int) -> None:
+        events.append("fsync-dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync-file")
+        real_fsync(fd)
+
+    def add_instances(records: Sequence[object]) -> list[bool]:
+        events.append(f"index x{len(records)}")
+        return real_add(records)  # type: ignore[arg-type]
+
+    names = iter(["aa" + "0" * 30, "aa" + "1" * 30, "ab" + "2" * 30, "aa" + "3" * 30])
+    monkeypatch.setattr(paths, "new_object_relpath",
+                        lambda: PurePosixPath("objects", (n := next(names))[:2], n + ".dcm"))
+    batch = [received(store) for _ in range(4)]
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(index, "add_instances", add_instances)
+    outcomes = store.commit_batch(batch)
+    assert all(isinstance(o, IngestResult) for o in outcomes)
+    assert events == ["fsync-file"] * 4 + ["fsync-dir"] * 2 + ["index x4"]
+    assert sorted(p.parent.name for p in store.objects_dir.rglob("*.dcm")) == ["aa"] * 3 + ["ab"]
+
+
+def test_instances_submitted_meanwhile_form_the_next_batch() -> None:
+    batches: list[list[int]] = []
+    first_started, release = threading.Event(), threading.Event()
+
+    def commit_batch(items: Sequence[int]) -> list[int | Exception]:
+        batches.append(list(items))
+        first_started.set()
+        release.wait(10)
+        return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
+
+    committer: GroupCommitter[int, int] = GroupCommitter(commit_batch)
+
+    async def scenario() -> list[object]:
+        futures = [committer.submit(0)]
+        await asyncio.to_thread(first_started.wait, 10)
+        futures += [committer.submit(i) for i in (1, 2, 3)]
+        release.set()
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    results = asyncio.run(scenario())
+    committer.close()
+    assert batches == [[0], [1, 2, 3]]
+    assert results[0] == 0 and results[2] == 20
+    assert [str(results[i]) for i in (1, 3)] == ["odd 1", "odd 3"]
+
+
+def test_a_lone_instance_is_committed_at_once_and_the_idle_thread_ends() -> None:
+    committer: GroupCommitter[int, int] = GroupCommitter(lambda items: list(items),
+                                                          idle_seconds=0.05)
+
+    async def one(value: int) -> int:
+        return await committer.submit(value)
+
+    assert asyncio.run(one(7)) == 7
+    deadline = time.monotonic() + 5
+    while any(t.name == "pacslink-group-commit" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the idle committer thread did not end"
+        time.sleep(0.01)
+    assert asyncio.run(one(8)) == 8  # started again on demand
+    committer.close()
+    with pytest.raises(StoreError, match="closed"):
+        asyncio.run(one(9))
+
+
+def test_commit_async_goes_through_the_store_committer(store: Store, index: Index) -> None:
+    async def scenario() -> list[IngestResult]:
+        return list(await asyncio.gather(*(received(store).commit_async() for _ in range(5))))
+
+    results = asyncio.run(scenario())
+    store.close()
+    assert len({r.instance.sop_instance_uid for r in results}) == 5
+    assert all(index.get_instance(r.instance.sop_instance_uid) == r.instance for r in results)
