@@ -211,6 +211,8 @@ class Pacslink:
         return verify(self.store)
 
     def close(self) -> None:
+        if self._store is not None:
+            self._store.close()  # its group committer finishes first
         if self._index is not None:
             self._index.close()
         self._index = None
