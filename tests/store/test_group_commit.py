@@ -143,3 +143,62 @@ def test_commit_async_goes_through_the_store_committer(store: Store, index: Inde
     store.close()
     assert len({r.instance.sop_instance_uid for r in results}) == 5
     assert all(index.get_instance(r.instance.sop_instance_uid) == r.instance for r in results)
+
+
+def test_sync_never_commits_on_the_loop_when_the_index_lock_is_free(
+    tmp_path, sqlite_url: str  # type: ignore[no-untyped-def]
+) -> None:
+    from pacslink.models import SyncMode
+
+    index = Index(sqlite_url, durable=False)
+    store = Store(tmp_path / "store", index, sync=SyncMode.NEVER)
+
+    async def scenario() -> IngestResult:
+        future = received(store).commit_async()
+        assert future.done()  # no thread hand-off
+        return await future
+
+    result = asyncio.run(scenario())
+    assert store._committer is None
+    assert index.get_instance(result.instance.sop_instance_uid) == result.instance
+    assert store.path_of(result.instance).is_file()
+    index.close()
+
+
+def test_sync_never_waits_in_the_committer_while_another_writer_holds_the_lock(
+    tmp_path, sqlite_url: str  # type: ignore[no-untyped-def]
+) -> None:
+    import sqlite3
+
+    from pacslink.models import SyncMode
+
+    index = Index(sqlite_url, durable=False)
+    store = Store(tmp_path / "store", index, sync=SyncMode.NEVER)
+    other = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing, say
+
+    async def scenario() -> IngestResult:
+        future = received(store).commit_async()
+        await asyncio.sleep(0.3)
+        assert not future.done()  # waiting for the lock, off the loop
+        other.execute("COMMIT")
+        return await asyncio.wait_for(future, 30)
+
+    result = asyncio.run(scenario())
+    assert store._committer is not None
+    assert index.get_instance(result.instance.sop_instance_uid) == result.instance
+    store.close()
+    other.close()
+    index.close()
+
+
+def test_durable_commits_always_go_through_the_committer(store: Store, index: Index) -> None:
+    async def scenario() -> IngestResult:
+        future = received(store).commit_async()
+        assert not future.done()
+        return await future
+
+    result = asyncio.run(scenario())
+    assert store._committer is not None
+    assert index.get_instance(result.instance.sop_instance_uid) == result.instance
+    store.close()

@@ -72,6 +72,12 @@ class GroupCommitter(Generic[T, R]):
         self._queue: list[tuple[T, asyncio.AbstractEventLoop, asyncio.Future[R]]] = []
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._busy = False
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no batch being committed."""
+        return not self._queue and not self._busy
 
     def submit(self, item: T) -> asyncio.Future[R]:
         """Queue ``item``; the future resolves to its result once it is committed.
@@ -113,6 +119,7 @@ class GroupCommitter(Generic[T, R]):
                         return []
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
+            self._busy = True
             return batch
 
     def _run(self) -> None:
@@ -124,6 +131,7 @@ class GroupCommitter(Generic[T, R]):
             except Exception as exc:  # commit_batch reports per item; this is a bug
                 log.exception("group commit failed")
                 outcomes = [exc] * len(items)
+            self._busy = False  # committed: only the answers are left to deliver
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[R], R | Exception]]] = {}
             for (_, loop, future), outcome in zip(batch, outcomes, strict=True):
                 by_loop.setdefault(loop, []).append((future, outcome))

@@ -46,7 +46,7 @@ from pacslink.store.schema import (
     series,
     study,
 )
-from pacslink.store.writer import IndexWriter
+from pacslink.store.writer import IndexWriter, WriteTransaction
 
 _WRITE = "pacslink_write"
 _PARENT_FK = {Level.STUDY: "patient_pk", Level.SERIES: "study_pk", Level.IMAGE: "series_pk"}
@@ -304,6 +304,17 @@ class Index:
             The database failed: none of the records was recorded.
         """
         return self._add_records(records)
+
+    def begin_now(self) -> WriteTransaction | None:
+        """A write transaction for :meth:`WriteTransaction.add`, if it needs no waiting.
+
+        Only a SQLite index file answers, and only when no one holds its write lock
+        (the lock is tried, not waited for); otherwise ``None``: use
+        :meth:`add_instances` from a worker thread.
+        """
+        if self._lock is not None:
+            return None
+        return self._writer.begin_now()
 
     def _add_records(self, records: Sequence[InstanceRecord]) -> list[bool]:
         lock = self._lock

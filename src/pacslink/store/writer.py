@@ -38,6 +38,7 @@ from pacslink.errors import StoreError
 from pacslink.store.record import InstanceRecord, Value
 from pacslink.store.schema import FILE_COLUMNS, TABLES, Level, attributes_of, instance
 
+_SQLITE_BUSY = 5
 _PARENT_FK = {Level.STUDY: "patient_pk", Level.SERIES: "study_pk", Level.IMAGE: "series_pk"}
 
 
@@ -141,27 +142,61 @@ class IndexWriter:
         StoreError
             If the database fails; then nothing of the batch was recorded.
         """
+        transaction = self._begin(wait=True)
+        assert transaction is not None
+        try:
+            added = transaction.add(records)
+            transaction.commit()
+            return added
+        finally:
+            transaction.close()
+
+    def begin_now(self) -> WriteTransaction | None:
+        """Open a write transaction on SQLite if nobody holds the write lock, else ``None``.
+
+        It never waits for the lock (busy timeout 0), so the event loop may call it.
+        On PostgreSQL (a network round trip away) it always answers ``None``.
+
+        Raises
+        ------
+        StoreError
+            If the database fails otherwise.
+        """
+        return self._begin(wait=False) if self._sqlite else None
+
+    def _begin(self, *, wait: bool) -> WriteTransaction | None:
         try:
             raw = self._engine.raw_connection()
         except sa.exc.SQLAlchemyError as exc:
             raise _error(getattr(exc, "orig", None) or exc) from exc
         try:
             cursor = raw.cursor()
-            try:
-                if self._sqlite:
-                    cursor.execute("BEGIN IMMEDIATE")
-                added = [self._add_one(cursor, record) for record in records]
-                raw.commit()
-                return added
-            except BaseException:
-                raw.rollback()
-                raise
-            finally:
-                cursor.close()
         except self._dbapi_error as exc:
-            raise _error(exc) from exc
-        finally:
             raw.close()
+            raise _error(exc) from exc
+        transaction = WriteTransaction(self, raw, cursor)
+        try:
+            if self._sqlite and wait:
+                cursor.execute("BEGIN IMMEDIATE")
+            elif self._sqlite:
+                timeout = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+                cursor.execute("PRAGMA busy_timeout=0")
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                except self._dbapi_error as exc:
+                    if getattr(exc, "sqlite_errorcode", None) != _SQLITE_BUSY:
+                        raise
+                    busy = True
+                else:
+                    busy = False
+                cursor.execute(f"PRAGMA busy_timeout={int(timeout)}")
+                if busy:
+                    transaction.close()
+                    return None
+        except self._dbapi_error as exc:
+            transaction.close()
+            raise _error(exc) from exc
+        return transaction
 
     def _add_one(self, cursor: Any, record: InstanceRecord) -> bool:
         values = record.values
@@ -227,9 +262,65 @@ class IndexWriter:
         return pk
 
 
+class WriteTransaction:
+    """An open write transaction of :class:`IndexWriter`; :meth:`close` it in any case."""
+
+    def __init__(self, writer: IndexWriter, raw: Any, cursor: Any) -> None:
+        self._writer = writer
+        self._raw = raw
+        self._cursor: Any = cursor
+        self._open = True
+
+    def add(self, records: Sequence[InstanceRecord]) -> list[bool]:
+        """Record ``records``; ``False`` for each one already indexed. Not yet committed.
+
+        Raises
+        ------
+        StoreError
+            If the database fails; the transaction is then rolled back.
+        """
+        try:
+            return [self._writer._add_one(self._cursor, record) for record in records]
+        except self._writer._dbapi_error as exc:
+            self.close()
+            raise _error(exc) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def commit(self) -> None:
+        """Commit what was added.
+
+        Raises
+        ------
+        StoreError
+            If the commit fails (nothing was recorded).
+        """
+        try:
+            self._raw.commit()
+        except self._writer._dbapi_error as exc:
+            self.close()
+            raise _error(exc) from exc
+        self._open = False
+
+    def close(self) -> None:
+        """Roll back what was not committed and give the connection back (idempotent)."""
+        if self._cursor is None:
+            return
+        try:
+            if self._open:
+                self._raw.rollback()
+        except self._writer._dbapi_error:
+            self._raw.invalidate()  # the connection is unusable: the pool drops it
+        finally:
+            self._cursor.close()
+            self._cursor = None
+            self._raw.close()
+
+
 def _error(exc: BaseException) -> StoreError:
     first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
     return StoreError(f"index database error while adding instances: {first_line}")
 
 
-__all__ = ["IndexWriter"]
+__all__ = ["IndexWriter", "WriteTransaction"]
