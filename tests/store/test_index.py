@@ -329,3 +329,43 @@ def test_present_answers_for_many_uids_at_once(idx: Index) -> None:
     asked = [f"1.2.77.{i}" for i in range(1200)] + held  # several IN chunks, duplicates
     assert idx.present(asked) == set(held)
     assert idx.present([]) == set()
+
+
+def test_begin_now_never_waits(sqlite_url: str, db_url: str) -> None:
+    """The event loop's write path: granted at once, or ``None`` (never a wait)."""
+    if not db_url.startswith("sqlite"):
+        index = Index(db_url)
+        assert index.begin_now() is None  # PostgreSQL: always through a worker thread
+        index.close()
+        return
+    index = Index(sqlite_url)
+    try:
+        first = index.begin_now()
+        assert first is not None
+        assert first.add([record(sop_instance_uid="4.1")]) == [True]
+        # its connection is in use: another thread gets None, not a wait
+        other: list[object] = []
+        thread = threading.Thread(target=lambda: other.append(index.begin_now()))
+        thread.start()
+        thread.join()
+        assert other == [None]
+        first.commit()
+        first.close()
+        assert index.get_instance("4.1") is not None
+        second = index.begin_now()  # the same kept connection, free again
+        assert second is not None
+        second.add([record(sop_instance_uid="4.2")])
+        second.close()  # not committed: rolled back
+        assert index.get_instance("4.2") is None
+        import sqlite3
+
+        writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")  # another writer (process) holds the lock
+        assert index.begin_now() is None
+        writer.execute("ROLLBACK")
+        writer.close()
+        third = index.begin_now()
+        assert third is not None
+        third.close()
+    finally:
+        index.close()

@@ -468,6 +468,7 @@ class Index:
 
     def close(self) -> None:
         """Release every database connection. The index must not be used afterwards."""
+        self._writer.close()
         self._engine.dispose()
 
     def study_of_series(self, series_instance_uid: str) -> str | None:

@@ -25,6 +25,7 @@ driver's message only (later lines and parameters can carry patient data).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -133,6 +134,8 @@ class IndexWriter:
             dialect, instance,
         )
         self._dialect = dialect
+        self._now: Any = None  # the connection of begin_now
+        self._now_lock = threading.Lock()  # held while a begin_now transaction is open
 
     def add(self, records: Sequence[InstanceRecord]) -> list[bool]:
         """Record ``records`` in one transaction; ``False`` for each one already indexed.
@@ -142,8 +145,7 @@ class IndexWriter:
         StoreError
             If the database fails; then nothing of the batch was recorded.
         """
-        transaction = self._begin(wait=True)
-        assert transaction is not None
+        transaction = self._begin()
         try:
             added = transaction.add(records)
             transaction.commit()
@@ -154,45 +156,71 @@ class IndexWriter:
     def begin_now(self) -> WriteTransaction | None:
         """Open a write transaction on SQLite if nobody holds the write lock, else ``None``.
 
-        It never waits for the lock (busy timeout 0), so the event loop may call it.
-        On PostgreSQL (a network round trip away) it always answers ``None``.
+        It never waits for the lock, so the event loop may call it: it runs on a
+        connection of its own, kept open, whose busy timeout is 0. On PostgreSQL (a
+        network round trip away) it always answers ``None``.
 
         Raises
         ------
         StoreError
             If the database fails otherwise.
         """
-        return self._begin(wait=False) if self._sqlite else None
-
-    def _begin(self, *, wait: bool) -> WriteTransaction | None:
+        if not self._sqlite or not self._now_lock.acquire(blocking=False):
+            return None  # PostgreSQL, or in use by another thread right now
         try:
-            raw = self._engine.raw_connection()
+            return self._begin_now()
+        except BaseException:
+            self._now_lock.release()
+            raise
+
+    def _begin_now(self) -> WriteTransaction | None:
+        if self._now is None:
+            self._now = self._connect()
+            try:
+                self._now.cursor().execute("PRAGMA busy_timeout=0")
+            except self._dbapi_error as exc:
+                self._drop_now()
+                raise _error(exc) from exc
+        raw = self._now
+        cursor = raw.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except self._dbapi_error as exc:
+            cursor.close()
+            if getattr(exc, "sqlite_errorcode", None) == _SQLITE_BUSY:
+                self._now_lock.release()
+                return None
+            self._drop_now()
+            raise _error(exc) from exc
+        return WriteTransaction(self, raw, cursor, keep=True)
+
+    def _drop_now(self) -> None:
+        if self._now is not None:
+            self._now.invalidate()
+            self._now = None
+
+    def close(self) -> None:
+        """Close the connection of :meth:`begin_now` (the engine's pool is not ours)."""
+        if self._now is not None:
+            self._now.close()
+            self._now = None
+
+    def _connect(self) -> Any:
+        try:
+            return self._engine.raw_connection()
         except sa.exc.SQLAlchemyError as exc:
             raise _error(getattr(exc, "orig", None) or exc) from exc
+
+    def _begin(self) -> WriteTransaction:
+        raw = self._connect()
         try:
-            cursor = raw.cursor()
+            transaction = WriteTransaction(self, raw, raw.cursor())
         except self._dbapi_error as exc:
             raw.close()
             raise _error(exc) from exc
-        transaction = WriteTransaction(self, raw, cursor)
         try:
-            if self._sqlite and wait:
-                cursor.execute("BEGIN IMMEDIATE")
-            elif self._sqlite:
-                timeout = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
-                cursor.execute("PRAGMA busy_timeout=0")
-                try:
-                    cursor.execute("BEGIN IMMEDIATE")
-                except self._dbapi_error as exc:
-                    if getattr(exc, "sqlite_errorcode", None) != _SQLITE_BUSY:
-                        raise
-                    busy = True
-                else:
-                    busy = False
-                cursor.execute(f"PRAGMA busy_timeout={int(timeout)}")
-                if busy:
-                    transaction.close()
-                    return None
+            if self._sqlite:
+                transaction.cursor.execute("BEGIN IMMEDIATE")
         except self._dbapi_error as exc:
             transaction.close()
             raise _error(exc) from exc
@@ -265,10 +293,11 @@ class IndexWriter:
 class WriteTransaction:
     """An open write transaction of :class:`IndexWriter`; :meth:`close` it in any case."""
 
-    def __init__(self, writer: IndexWriter, raw: Any, cursor: Any) -> None:
+    def __init__(self, writer: IndexWriter, raw: Any, cursor: Any, *, keep: bool = False) -> None:
         self._writer = writer
         self._raw = raw
-        self._cursor: Any = cursor
+        self.cursor: Any = cursor
+        self._keep = keep  # the connection stays open (begin_now's)
         self._open = True
 
     def add(self, records: Sequence[InstanceRecord]) -> list[bool]:
@@ -280,7 +309,7 @@ class WriteTransaction:
             If the database fails; the transaction is then rolled back.
         """
         try:
-            return [self._writer._add_one(self._cursor, record) for record in records]
+            return [self._writer._add_one(self.cursor, record) for record in records]
         except self._writer._dbapi_error as exc:
             self.close()
             raise _error(exc) from exc
@@ -305,17 +334,25 @@ class WriteTransaction:
 
     def close(self) -> None:
         """Roll back what was not committed and give the connection back (idempotent)."""
-        if self._cursor is None:
+        if self.cursor is None:
             return
+        broken = False
         try:
             if self._open:
                 self._raw.rollback()
         except self._writer._dbapi_error:
-            self._raw.invalidate()  # the connection is unusable: the pool drops it
+            broken = True
         finally:
-            self._cursor.close()
-            self._cursor = None
+            self.cursor.close()
+            self.cursor = None
+        if broken and self._keep:
+            self._writer._drop_now()
+        elif broken:
+            self._raw.invalidate()  # unusable: the pool drops it
+        elif not self._keep:
             self._raw.close()
+        if self._keep:
+            self._writer._now_lock.release()
 
 
 def _error(exc: BaseException) -> StoreError:
