@@ -50,7 +50,10 @@ logger = logging.getLogger(__name__)
 
 #: Free space is re-checked after this many bytes written to one file.
 CHECK_FREE_EVERY = 16 * 2**20
-_BUFFER = 256 * 1024  # per file being received: many may be open at once
+# Per file being received (many may be open at once). Smaller than the P-DATA fragments
+# of bulk data (storescu sends 64 KB), which then go to the file without being copied
+# into the buffer first; a small data set is still written in one go.
+_BUFFER = 32 * 1024
 #: The first bytes of each data set are also kept in memory, so that checking and
 #: indexing a small one (:mod:`pacslink.store.scan`) reads nothing back from its file.
 HEAD_BYTES = 64 * 1024
