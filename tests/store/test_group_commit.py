@@ -202,3 +202,48 @@ def test_durable_commits_always_go_through_the_committer(store: Store, index: In
     assert store._committer is not None
     assert index.get_instance(result.instance.sop_instance_uid) == result.instance
     store.close()
+
+
+def test_while_the_committer_is_busy_files_are_fsynced_in_parallel(
+    store: Store, index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next instance's checks, file fsync and rename happen meanwhile, off the
+    committer thread; it is answered only after the committer recorded it."""
+    release = threading.Event()
+    committing = threading.Event()
+    prepared_on: list[str] = []
+    real_add = index.add_instance
+    real_prepare = IncomingFile._prepare
+
+    def slow_add(record, **kw):  # type: ignore[no-untyped-def]
+        committing.set()
+        release.wait(10)
+        return real_add(record, **kw)
+
+    def prepare(self):  # type: ignore[no-untyped-def]
+        prepared_on.append(threading.current_thread().name)
+        return real_prepare(self)
+
+    monkeypatch.setattr(index, "add_instance", slow_add)
+    monkeypatch.setattr(IncomingFile, "_prepare", prepare)
+
+    async def scenario() -> list[IngestResult]:
+        first = asyncio.ensure_future(received(store).commit_async())
+        await asyncio.to_thread(committing.wait, 10)
+        second_file = received(store)
+        second = asyncio.ensure_future(second_file.commit_async())
+        for _ in range(500):  # its file reaches objects/ while the committer is blocked
+            if second_file.record is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert second_file.record is not None and not second.done()
+        assert (store.root / second_file.record.path).is_file()
+        assert index.get_instance(second_file.sop_instance_uid) is None
+        release.set()
+        return [await first, await second]
+
+    results = asyncio.run(scenario())
+    store.close()
+    assert prepared_on[0] == "pacslink-group-commit"
+    assert prepared_on[1] != "pacslink-group-commit" and len(prepared_on) == 2
+    assert all(index.get_instance(r.instance.sop_instance_uid) == r.instance for r in results)

@@ -31,13 +31,13 @@ import hashlib
 import logging
 import os
 from datetime import UTC, datetime
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Self
 
 from pacslink.errors import DatasetMismatchError, InstanceTooLargeError, StoreError
 from pacslink.models import DuplicatePolicy, IngestResult, StoredInstance, SyncMode
-from pacslink.store import paths
+from pacslink.store import commit, paths
 from pacslink.store.index import Index
 from pacslink.store.meta import PREAMBLE, check_uid, file_meta_bytes, sanitize_ae
 from pacslink.store.parse import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, encoding_of, parse_header
@@ -57,12 +57,6 @@ _BUFFER = 32 * 1024
 #: The first bytes of each data set are also kept in memory, so that checking and
 #: indexing a small one (:mod:`pacslink.store.scan`) reads nothing back from its file.
 HEAD_BYTES = 64 * 1024
-
-
-def _as_exception(error: BaseException) -> Exception:
-    if isinstance(error, Exception):
-        return error
-    raise error
 
 
 class _State(enum.Enum):
@@ -165,95 +159,16 @@ class Store:
     def commit_batch(self, incoming: Sequence[IncomingFile]) -> list[IngestResult | Exception]:
         """Commit several received instances together (group commit); blocking.
 
-        Each instance is checked, fsynced and renamed on its own; then the directories
-        they went to are fsynced once each, and the index records them all in one
-        transaction (if that transaction fails, each is retried alone, so one bad
-        instance cannot fail the others). Only then is any of them done.
-
-        Returns
-        -------
-        list
-            Per instance, in order: its :class:`IngestResult`, or the exception
-            :meth:`IncomingFile.commit` raises for it (its files are already removed).
+        See :func:`pacslink.store.commit.commit_batch`.
         """
-        outcomes: list[IngestResult | Exception | None] = [None] * len(incoming)
-        prepared: list[tuple[int, IncomingFile, InstanceRecord]] = []
-        for i, item in enumerate(incoming):
-            try:
-                prepared.append((i, item, item._prepare()))
-            except Exception as exc:
-                outcomes[i] = exc
-        if prepared and self.sync is SyncMode.DURABLE:
-            try:
-                for directory in sorted({item._final.parent for _, item, _ in prepared
-                                         if item._final is not None}):
-                    paths.fsync_dir(directory)
-            except Exception as exc:
-                for i, item, _ in prepared:
-                    outcomes[i] = _as_exception(item._failed(exc))
-                prepared = []
-        for (i, item, record), (added, old) in zip(prepared, self._index_all(prepared, outcomes)):
-            if outcomes[i] is not None:
-                continue
-            try:
-                outcomes[i] = item._indexed(record, added, old)
-            except Exception as exc:
-                outcomes[i] = exc
-        return [outcome for outcome in outcomes if outcome is not None]
+        return commit.commit_batch(self, incoming)
 
     def commit_now(self, item: IncomingFile) -> IngestResult | Exception | None:
         """Commit ``item`` on this thread if that needs no waiting, else ``None``.
 
-        Only in ``sync = never`` mode with ``duplicates = keep``, while the group
-        committer is idle and the index grants its write lock at once (SQLite); see
-        :meth:`IncomingFile.commit_async`.
+        See :func:`pacslink.store.commit.commit_now`.
         """
-        if (self.sync is not SyncMode.NEVER or self.duplicate_policy is not DuplicatePolicy.KEEP
-                or (self._committer is not None and not self._committer.idle)):
-            return None
-        transaction = self.index.begin_now()
-        if transaction is None:
-            return None
-        try:
-            try:
-                record = item._prepare()
-            except Exception as exc:
-                return exc
-            try:
-                [added] = transaction.add([record])
-                transaction.commit()
-            except Exception as exc:
-                return _as_exception(item._failed(exc))
-        finally:
-            transaction.close()
-        try:
-            return item._indexed(record, added, None)
-        except Exception as exc:
-            return exc
-
-    def _index_all(
-        self,
-        prepared: list[tuple[int, IncomingFile, InstanceRecord]],
-        outcomes: list[IngestResult | Exception | None],
-    ) -> list[tuple[bool, StoredInstance | None]]:
-        """Record ``prepared`` in the index; failures go to ``outcomes``."""
-        answers: list[tuple[bool, StoredInstance | None]] = [(False, None)] * len(prepared)
-        if self.duplicate_policy is DuplicatePolicy.KEEP and len(prepared) > 1:
-            try:
-                added = self.index.add_instances([record for _, _, record in prepared])
-                return [(flag, None) for flag in added]
-            except StoreError:
-                logger.info("group commit of %d instances failed; recording them one by one",
-                            len(prepared))
-        for n, (i, item, record) in enumerate(prepared):
-            try:
-                if self.duplicate_policy is DuplicatePolicy.OVERWRITE:
-                    answers[n] = (True, self.index.replace_instance(record))
-                else:
-                    answers[n] = (self.index.add_instance(record), None)
-            except Exception as exc:
-                outcomes[i] = _as_exception(item._failed(exc))
-        return answers
+        return commit.commit_now(self, item)
 
     def move_into_objects(self, source: Path, relpath: PurePosixPath) -> None:
         """Rename ``source`` to ``root / relpath``, creating its directory durably.
@@ -369,6 +284,8 @@ class IncomingFile:
         self._head = bytearray()  # the data set's first bytes, for the fast scan
         self._reader: BinaryIO | None = None
         self._final: Path | None = None
+        #: What the index will record, once checked, fsynced and renamed.
+        self.record: InstanceRecord | None = None
         header = PREAMBLE + file_meta_bytes(
             sop_class_uid=sop_class_uid,
             sop_instance_uid=sop_instance_uid,
@@ -490,29 +407,37 @@ class IncomingFile:
             raise outcome
         return outcome
 
-    def commit_async(self) -> asyncio.Future[IngestResult]:
-        """:meth:`commit` through the store's group committer, for the event loop.
+    def commit_async(self) -> Awaitable[IngestResult]:
+        """:meth:`commit` for the event loop, through the store's group committer.
 
         Instances received at the same time on other associations are committed with
-        this one (one directory fsync per directory, one index transaction); the future
-        is resolved only once this instance is on disk and in the index.
+        this one (one fsync per directory, one index transaction); the awaitable
+        resolves only once this instance is on disk and in the index. While the
+        committer is busy, this instance's own checks, file fsync and rename run in a
+        worker thread meanwhile, in parallel with the other associations' (the file
+        system joins concurrent fsyncs), and the committer only finishes it.
 
         With ``sync = never`` on a SQLite index, a commit is CPU work and page-cache
         writes, like receiving the data set was: it is done right here, on the event
         loop, when the committer is idle and the index's write lock is free (tried, not
-        waited for), saving two thread hand-offs per instance. Otherwise, and always
-        in durable mode, it goes to the committer thread.
+        waited for), saving two thread hand-offs per instance.
         """
         store = self.store
         outcome = store.commit_now(self) if store.sync is SyncMode.NEVER else None
-        if outcome is None:
+        if outcome is not None:
+            future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+            return future
+        if store.committer.idle:
             return store.committer.submit(self)
-        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        if isinstance(outcome, Exception):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
-        return future
+        return self._prepare_then_submit()
+
+    async def _prepare_then_submit(self) -> IngestResult:
+        await asyncio.to_thread(self._prepare)
+        return await self.store.committer.submit(self)
 
     def _read_values(self) -> dict[str, Value]:
         """Check the received data set and return the attributes the index records."""
@@ -548,7 +473,8 @@ class IncomingFile:
     def _prepare(self) -> InstanceRecord:
         """Commit steps 1-3 but the directory fsync: checked, fsynced, renamed.
 
-        On failure the instance is failed, its files removed, and the error raised.
+        The record is also kept in :attr:`record`. On failure the instance is failed,
+        its files removed, and the error raised.
         """
         self._check_open()
         store = self.store
@@ -568,7 +494,7 @@ class IncomingFile:
             final = store.root / relpath
             store.move_into_objects(self.path, relpath)
             self._final = final
-            return InstanceRecord(
+            self.record = InstanceRecord(
                 values=values,
                 path=str(relpath),
                 size=self.size,
@@ -577,6 +503,7 @@ class IncomingFile:
                 calling_ae=self.calling_ae,
                 received_at=datetime.now(UTC),
             )
+            return self.record
         except BaseException as exc:
             error = self._failed(exc)
             if error is exc:
