@@ -7,7 +7,6 @@ import asyncio
 import os
 import stat
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
@@ -125,10 +124,11 @@ def test_a_lone_instance_is_committed_at_once_and_the_idle_thread_ends() -> None
         return await committer.submit(value)
 
     assert asyncio.run(one(7)) == 7
-    deadline = time.monotonic() + 5
-    while any(t.name == "pacslink-group-commit" for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "the idle committer thread did not end"
-        time.sleep(0.01)
+    thread = committer._thread  # None if it has already ended
+    if thread is not None:
+        thread.join(5)
+        assert not thread.is_alive(), "the idle committer thread did not end"
+    assert committer._thread is None
     assert asyncio.run(one(8)) == 8  # started again on demand
     committer.close()
     with pytest.raises(StoreError, match="closed"):
