@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench soak fuzz lint typecheck clean
+.PHONY: test demo bench bench-check soak fuzz lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# CPU time per received object against benchmarks/check_baseline.json (not a timing test)
+bench-check: $(STAMP)
+	$(BIN)/python -m benchmarks.check
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

@@ -270,6 +270,8 @@ class Pacslink:
         return verify(self.store)
 
     def close(self) -> None:
+        if self._store is not None:
+            self._store.close()  # its group committer finishes first
         if self._session is not None:
             self._session.close()
         if self._index is not None:

@@ -14,7 +14,7 @@ from pacslink.store import Index, InstanceRecord
 from pacslink.store import index as index_module
 from pacslink.store.paths import new_object_relpath
 from pacslink.store.record import values_from_dataset
-from pacslink.store.schema import column_for, meta_table, patient, series, study
+from pacslink.store.schema import column_for, instance, meta_table, patient, series, study
 from tests.factory import make_ct
 
 
@@ -83,6 +83,37 @@ def test_first_values_win_and_gaps_are_filled(idx: Index) -> None:
     idx.add_instance(record(study_instance_uid=uid, StudyDescription="IGNORED"))
     [summary] = idx.list_studies()
     assert (summary.study_description, summary.accession_number) == ("FILLED", "A1")
+
+
+def test_a_batch_is_recorded_in_one_transaction_with_per_record_answers(idx: Index) -> None:
+    idx.add_instance(record(sop_instance_uid="7.1", study_instance_uid="7", StudyDescription=None))
+    batch = [
+        record(sop_instance_uid="7.2", study_instance_uid="7", series_instance_uid="7.9",
+               StudyDescription="FILLED"),
+        record(sop_instance_uid="7.1", patient_id="OTHER"),  # held before the batch
+        record(sop_instance_uid="7.3", study_instance_uid="7", series_instance_uid="7.9"),
+        record(sop_instance_uid="7.2", study_instance_uid="8"),  # earlier in the batch
+        record(sop_instance_uid="7.4", patient_id="P2", study_instance_uid="9"),
+    ]
+    assert idx.add_instances(batch) == [True, False, True, False, True]
+    assert (count(idx, patient), count(idx, study), count(idx, series)) == (2, 2, 3)
+    assert count(idx, instance) == 4
+    assert idx.get_instance("7.2") == batch[0].to_stored_instance()
+    assert idx.get_instance("7.1").patient_id == "PAT001"  # the duplicate changed nothing
+    studies = {s.study_instance_uid: s for s in idx.list_studies()}
+    assert set(studies) == {"7", "9"}  # nothing was made for the duplicates
+    assert studies["7"].study_description == "FILLED" and studies["7"].instance_count == 3
+    assert idx.add_instances([]) == []
+
+
+def test_a_failing_batch_records_nothing(idx: Index) -> None:
+    first = record(sop_instance_uid="6.1", patient_id="SECRET-PID")
+    clash = InstanceRecord(**{**first.__dict__, "values": {**first.values, "SOPInstanceUID": "6.2"}})
+    with pytest.raises(StoreError) as caught:
+        idx.add_instances([first, record(sop_instance_uid="6.3"), clash])  # same file path
+    assert "SECRET" not in str(caught.value) and first.path not in str(caught.value)
+    assert (count(idx, patient), count(idx, instance)) == (0, 0)
+    assert idx.add_instances([first]) == [True]
 
 
 def test_list_studies_counts_orders_and_filters(idx: Index) -> None:
@@ -298,3 +329,43 @@ def test_present_answers_for_many_uids_at_once(idx: Index) -> None:
     asked = [f"1.2.77.{i}" for i in range(1200)] + held  # several IN chunks, duplicates
     assert idx.present(asked) == set(held)
     assert idx.present([]) == set()
+
+
+def test_begin_now_never_waits(sqlite_url: str, db_url: str) -> None:
+    """The event loop's write path: granted at once, or ``None`` (never a wait)."""
+    if not db_url.startswith("sqlite"):
+        index = Index(db_url)
+        assert index.begin_now() is None  # PostgreSQL: always through a worker thread
+        index.close()
+        return
+    index = Index(sqlite_url)
+    try:
+        first = index.begin_now()
+        assert first is not None
+        assert first.add([record(sop_instance_uid="4.1")]) == [True]
+        # its connection is in use: another thread gets None, not a wait
+        other: list[object] = []
+        thread = threading.Thread(target=lambda: other.append(index.begin_now()))
+        thread.start()
+        thread.join()
+        assert other == [None]
+        first.commit()
+        first.close()
+        assert index.get_instance("4.1") is not None
+        second = index.begin_now()  # the same kept connection, free again
+        assert second is not None
+        second.add([record(sop_instance_uid="4.2")])
+        second.close()  # not committed: rolled back
+        assert index.get_instance("4.2") is None
+        import sqlite3
+
+        writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")  # another writer (process) holds the lock
+        assert index.begin_now() is None
+        writer.execute("ROLLBACK")
+        writer.close()
+        third = index.begin_now()
+        assert third is not None
+        third.close()
+    finally:
+        index.close()

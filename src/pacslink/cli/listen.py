@@ -26,6 +26,11 @@ from pacslink.api import Pacslink, StoredEvent, describe_status
 from pacslink.cli.common import get_state, plural, validated, wait_until_stopped
 
 
+def _printable(text: str) -> str:
+    """``text`` with anything but printable characters (escape codes...) replaced."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
+
+
 def listen(
     ctx: typer.Context,
     aet: Annotated[str | None, typer.Option("--aet", help="Our AE title. [default: setting ae_title]")] = None,
@@ -67,11 +72,14 @@ def listen(
     app = Pacslink(settings)
     counts = {"stored": 0, "failed": 0}
 
+    out = state.stdout.file
+
     def on_stored(event: StoredEvent) -> None:
         sender = event.calling_ae or event.peer_host
         if event.status == 0:
             counts["stored"] += 1
-            state.stdout.print(Text(f"stored {event.sop_instance_uid} from {sender}"))
+            # plain text, no rich rendering: one line per instance, hundreds a second
+            out.write(_printable(f"stored {event.sop_instance_uid} from {sender}") + "\n")
         else:
             counts["failed"] += 1
             reason = describe_status(event.status) + (f": {event.detail}" if event.detail else "")

@@ -219,9 +219,13 @@ class Association:
         to wait again or to abort. A PDU that starts but does not finish within the
         per-PDU deadline aborts the association.
         """
+        reader = self.reader
         try:
-            async with asyncio.timeout(timeout):
-                header = await self.reader.readexactly(6)
+            if _buffered(reader) >= 6:  # already received: no deadline to arm
+                header = await reader.readexactly(6)
+            else:
+                async with asyncio.timeout(timeout):
+                    header = await reader.readexactly(6)
         except TimeoutError as exc:
             raise NetworkTimeout(f"no PDU from the peer within {timeout:g} s") from exc
         except ssl.SSLError as exc:
@@ -242,8 +246,11 @@ class Association:
                            if length > limit else
                            f"PDU type 0x{pdu_type:02X} must have length {P.FIXED_LENGTHS[pdu_type]}")
         try:
-            async with asyncio.timeout(self.limits.pdu_timeout):
-                body = await self.reader.readexactly(length)
+            if _buffered(reader) >= length:
+                body = await reader.readexactly(length)
+            else:
+                async with asyncio.timeout(self.limits.pdu_timeout):
+                    body = await reader.readexactly(length)
         except TimeoutError as exc:
             await self.abort()
             raise NetworkTimeout(
@@ -615,6 +622,16 @@ class Association:
                 f"response to message {rsp.MessageIDBeingRespondedTo}, expected {request.MessageID}"
             )
         return message
+
+
+def _buffered(reader: asyncio.StreamReader) -> int:
+    """How many bytes ``reader`` already holds (0 if that cannot be told).
+
+    A read that these bytes satisfy completes without waiting, so it needs no deadline:
+    arming and cancelling one costs more than the read (several per PDU).
+    """
+    buffer = getattr(reader, "_buffer", None)
+    return len(buffer) if isinstance(buffer, bytearray) else 0
 
 
 def set_nodelay(writer: asyncio.StreamWriter) -> None:

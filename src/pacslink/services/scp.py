@@ -2,17 +2,16 @@
 
 The SCP knows nothing of files or SQL: it is given ``open_instance``, a callable that
 returns an :class:`InstanceWriter` for each incoming C-STORE, and streams the data set
-into it. The C-STORE response is sent only after ``commit()`` returned, i.e. after the
-instance is durably on disk and in the index. Exceptions from the writer become DIMSE
+into it. The C-STORE response is sent only after ``commit_async()`` resolved, i.e. after
+the instance is durably on disk and in the index. Exceptions from the writer become DIMSE
 statuses (PS3.4 B.2.3): out of resources 0xA700, data set does not match 0xA900,
 cannot understand 0xC000.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,11 +35,15 @@ log = logging.getLogger(__name__)
 
 
 class InstanceWriter(Protocol):
-    """Receives one instance's data set bytes, then commits or aborts."""
+    """Receives one instance's data set bytes, then commits or aborts.
+
+    ``write`` runs on the event loop; ``commit_async`` returns an awaitable that resolves
+    once the instance is stored (the work happens off the loop) or raises why not.
+    """
 
     def write(self, data: bytes | bytearray | memoryview) -> None: ...
 
-    def commit(self) -> object: ...
+    def commit_async(self) -> Awaitable[object]: ...
 
     def abort(self) -> None: ...
 
@@ -163,7 +166,7 @@ class StorageSCP(ServiceProvider):
             status, detail = S.CANNOT_UNDERSTAND, "no data set received"
         else:
             try:
-                result = await asyncio.to_thread(message.sink.writer.commit)
+                result = await message.sink.writer.commit_async()
             except Exception as exc:
                 message.sink.writer.abort()
                 status, detail = status_for(exc)

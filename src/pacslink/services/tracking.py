@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import deque
 from dataclasses import dataclass, field
 
 from pacslink.services.scp import StoredEvent
+
+#: How many unsolicited arrivals :attr:`RetrieveRegistry.unsolicited` keeps.
+UNSOLICITED_KEPT = 1000
 
 
 @dataclass
@@ -54,7 +58,8 @@ class RetrieveRegistry:
     def __init__(self, our_ae_title: str) -> None:
         self.our_ae_title = our_ae_title
         self.active: list[Tracker] = []
-        self.unsolicited: list[StoredEvent] = []
+        #: The latest unsolicited arrivals (bounded: a listener runs for months).
+        self.unsolicited: deque[StoredEvent] = deque(maxlen=UNSOLICITED_KEPT)
         self._ids = itertools.count(1)
 
     def begin(self, ae_title: str, expected: set[str], host: str = "") -> Tracker:

@@ -17,7 +17,7 @@ parameters can carry patient data, which default logs must not.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ from pacslink.store.schema import (
     series,
     study,
 )
+from pacslink.store.writer import IndexWriter, WriteTransaction
 
 _WRITE = "pacslink_write"
 _PARENT_FK = {Level.STUDY: "patient_pk", Level.SERIES: "study_pk", Level.IMAGE: "series_pk"}
@@ -144,6 +145,7 @@ class Index:
         elif not durable:
             _install_postgresql_hooks(self._engine)
         self._create()
+        self._writer = IndexWriter(self._engine)
 
     @property
     def engine(self) -> sa.Engine:
@@ -282,12 +284,44 @@ class Index:
         if replace:
             self.replace_instance(record)
             return True
-        with self._transaction("adding an instance", write=True) as conn:
-            row = self._instance_row(conn, record)
-            if self._insert_instance(conn, row) is None:
-                conn.rollback()  # drop any parent rows made for the duplicate
-                return False
-        return True
+        return self._add_records([record])[0]
+
+    def add_instances(self, records: Sequence[InstanceRecord]) -> list[bool]:
+        """Record several instances in one transaction (group commit).
+
+        Each one is recorded as by :meth:`add_instance` (``replace`` false), in order;
+        see :mod:`pacslink.store.writer`.
+
+        Returns
+        -------
+        list of bool
+            Per record, ``False`` if its SOP Instance UID was already indexed (by an
+            earlier record of the batch too); then nothing was written for it.
+
+        Raises
+        ------
+        StoreError
+            The database failed: none of the records was recorded.
+        """
+        return self._add_records(records)
+
+    def begin_now(self) -> WriteTransaction | None:
+        """A write transaction for :meth:`WriteTransaction.add`, if it needs no waiting.
+
+        Only a SQLite index file answers, and only when no one holds its write lock
+        (the lock is tried, not waited for); otherwise ``None``: use
+        :meth:`add_instances` from a worker thread.
+        """
+        if self._lock is not None:
+            return None
+        return self._writer.begin_now()
+
+    def _add_records(self, records: Sequence[InstanceRecord]) -> list[bool]:
+        lock = self._lock
+        if lock is None:
+            return self._writer.add(records)
+        with lock:
+            return self._writer.add(records)
 
     def _insert_instance(self, conn: Connection, row: dict[str, Any]) -> int | None:
         """Insert an instance row; return its pk, or ``None`` if the UID is taken."""
@@ -434,6 +468,7 @@ class Index:
 
     def close(self) -> None:
         """Release every database connection. The index must not be used afterwards."""
+        self._writer.close()
         self._engine.dispose()
 
     def study_of_series(self, series_instance_uid: str) -> str | None:

@@ -25,28 +25,38 @@ a status: :class:`~pacslink.errors.StoreFullError` 0xA700,
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import logging
 import os
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Self
+from collections.abc import Awaitable, Sequence
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Self
 
 from pacslink.errors import DatasetMismatchError, InstanceTooLargeError, StoreError
 from pacslink.models import DuplicatePolicy, IngestResult, StoredInstance, SyncMode
-from pacslink.store import paths
+from pacslink.store import commit, paths
 from pacslink.store.index import Index
 from pacslink.store.meta import PREAMBLE, check_uid, file_meta_bytes, sanitize_ae
 from pacslink.store.parse import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, encoding_of, parse_header
-from pacslink.store.record import InstanceRecord, values_from_dataset
+from pacslink.store.committer import GroupCommitter
+from pacslink.store.record import InstanceRecord, Value, values_from_dataset, values_from_raw
+from pacslink.store.scan import scan
 from pacslink.store.structure import check_structure
 
 logger = logging.getLogger(__name__)
 
 #: Free space is re-checked after this many bytes written to one file.
 CHECK_FREE_EVERY = 16 * 2**20
-_BUFFER = 256 * 1024  # per file being received: many may be open at once
+# Per file being received (many may be open at once). Smaller than the P-DATA fragments
+# of bulk data (storescu sends 64 KB), which then go to the file without being copied
+# into the buffer first; a small data set is still written in one go.
+_BUFFER = 32 * 1024
+#: The first bytes of each data set are also kept in memory, so that checking and
+#: indexing a small one (:mod:`pacslink.store.scan`) reads nothing back from its file.
+HEAD_BYTES = 64 * 1024
 
 
 class _State(enum.Enum):
@@ -104,6 +114,8 @@ class Store:
         self.min_free_bytes = min_free_bytes
         self.duplicate_policy = DuplicatePolicy(duplicate_policy)
         self.max_inflated_bytes = max_inflated_bytes
+        self._committer: GroupCommitter[IncomingFile, IngestResult] | None = None
+        self._ready_dirs: set[PurePosixPath] = set()
         try:
             for directory in (self.root, self.tmp_dir, self.objects_dir):
                 directory.mkdir(parents=True, exist_ok=True)
@@ -130,6 +142,50 @@ class Store:
         for path in stale:
             paths.unlink_quietly(path)
         return len(stale)
+
+    @property
+    def committer(self) -> GroupCommitter[IncomingFile, IngestResult]:
+        """The group committer of :meth:`IncomingFile.commit_async` (started on first use)."""
+        if self._committer is None:
+            self._committer = GroupCommitter(self.commit_batch)
+        return self._committer
+
+    def close(self) -> None:
+        """Stop the group committer after it has committed everything submitted."""
+        if self._committer is not None:
+            self._committer.close()
+            self._committer = None
+
+    def commit_batch(self, incoming: Sequence[IncomingFile]) -> list[IngestResult | Exception]:
+        """Commit several received instances together (group commit); blocking.
+
+        See :func:`pacslink.store.commit.commit_batch`.
+        """
+        return commit.commit_batch(self, incoming)
+
+    def commit_now(self, item: IncomingFile) -> IngestResult | Exception | None:
+        """Commit ``item`` on this thread if that needs no waiting, else ``None``.
+
+        See :func:`pacslink.store.commit.commit_now`.
+        """
+        return commit.commit_now(self, item)
+
+    def move_into_objects(self, source: Path, relpath: PurePosixPath) -> None:
+        """Rename ``source`` to ``root / relpath``, creating its directory durably.
+
+        Each directory is checked (and made) once per store; if it has vanished since,
+        it is made again.
+        """
+        directory = relpath.parent
+        if directory not in self._ready_dirs:
+            paths.make_dirs_durable(self.root, directory)
+            self._ready_dirs.add(directory)
+        try:
+            os.replace(source, self.root / relpath)
+        except FileNotFoundError:
+            self._ready_dirs.discard(directory)
+            paths.make_dirs_durable(self.root, directory)
+            os.replace(source, self.root / relpath)
 
     def path_of(self, item: StoredInstance | str) -> Path:
         """Return the absolute path of an indexed instance's file.
@@ -225,6 +281,11 @@ class IncomingFile:
         self._state = _State.OPEN
         self._error: StoreError | None = None
         self._unchecked = 0
+        self._head = bytearray()  # the data set's first bytes, for the fast scan
+        self._reader: BinaryIO | None = None
+        self._final: Path | None = None
+        #: What the index will record, once checked, fsynced and renamed.
+        self.record: InstanceRecord | None = None
         header = PREAMBLE + file_meta_bytes(
             sop_class_uid=sop_class_uid,
             sop_instance_uid=sop_instance_uid,
@@ -261,6 +322,7 @@ class IncomingFile:
             self._file.close()
         except OSError:
             pass
+        self._close_reader()
         paths.unlink_quietly(self.path)
 
     def _fail(self, error: StoreError) -> StoreError:
@@ -295,6 +357,9 @@ class IncomingFile:
             raise self._fail(paths.translate_os_error(exc, "writing a received data set")) from exc
         self._sha256.update(data)
         length = len(data) if not isinstance(data, memoryview) else data.nbytes
+        room = HEAD_BYTES - len(self._head)
+        if room > 0 and self.size >= self._dataset_offset:
+            self._head += data[:room]
         self.size += length
         limit = self.store.max_instance_bytes
         if limit and self.size > limit:
@@ -337,35 +402,99 @@ class IncomingFile:
         StoreError
             Any other file-system or index failure.
         """
+        [outcome] = self.store.commit_batch([self])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def commit_async(self) -> Awaitable[IngestResult]:
+        """:meth:`commit` for the event loop, through the store's group committer.
+
+        Instances received at the same time on other associations are committed with
+        this one (one fsync per directory, one index transaction); the awaitable
+        resolves only once this instance is on disk and in the index. While the
+        committer is busy, this instance's own checks, file fsync and rename run in a
+        worker thread meanwhile, in parallel with the other associations' (the file
+        system joins concurrent fsyncs), and the committer only finishes it.
+
+        With ``sync = never`` on a SQLite index, a commit is CPU work and page-cache
+        writes, like receiving the data set was: it is done right here, on the event
+        loop, when the committer is idle and the index's write lock is free (tried, not
+        waited for), saving two thread hand-offs per instance.
+        """
+        store = self.store
+        outcome = store.commit_now(self) if store.sync is SyncMode.NEVER else None
+        if outcome is not None:
+            future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+            return future
+        if store.committer.idle:
+            return store.committer.submit(self)
+        return self._prepare_then_submit()
+
+    async def _prepare_then_submit(self) -> IngestResult:
+        await asyncio.to_thread(self._prepare)
+        return await self.store.committer.submit(self)
+
+    def _read_values(self) -> dict[str, Value]:
+        """Check the received data set and return the attributes the index records."""
+        store = self.store
+        size = self.size - self._dataset_offset
+        if self.transfer_syntax_uid != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+            raw = scan(self._head, self._read_at, size, *encoding_of(self.transfer_syntax_uid))
+            if raw is not None:
+                return values_from_raw(raw, encoding_of(self.transfer_syntax_uid)[1])
+        # the unusual cases: the full parser and the structure check decide
+        with open(self.path, "rb") as fp:
+            fp.seek(self._dataset_offset)
+            header = parse_header(
+                fp, self.transfer_syntax_uid, max_inflated_bytes=store.max_inflated_bytes
+            )
+            if self.transfer_syntax_uid != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+                # a data set cut short (inside its pixels, say) is not stored as success
+                check_structure(fp, self._dataset_offset, self.size,
+                                *encoding_of(self.transfer_syntax_uid))
+        return values_from_dataset(header)
+
+    def _read_at(self, offset: int, size: int) -> bytes:
+        if self._reader is None:
+            self._reader = open(self.path, "rb")  # noqa: SIM115 - closed in _close_reader
+        self._reader.seek(self._dataset_offset + offset)
+        return self._reader.read(size)
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _prepare(self) -> InstanceRecord:
+        """Commit steps 1-3 but the directory fsync: checked, fsynced, renamed.
+
+        The record is also kept in :attr:`record`. On failure the instance is failed,
+        its files removed, and the error raised.
+        """
         self._check_open()
         store = self.store
-        final: Path | None = None
         try:
             self._file.flush()
-            with open(self.path, "rb") as fp:
-                fp.seek(self._dataset_offset)
-                header = parse_header(
-                    fp, self.transfer_syntax_uid, max_inflated_bytes=store.max_inflated_bytes
-                )
-                if self.transfer_syntax_uid != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
-                    # a data set cut short (inside its pixels, say) is not stored as success
-                    check_structure(fp, self._dataset_offset, self.size,
-                                    *encoding_of(self.transfer_syntax_uid))
-            values = values_from_dataset(header)
+            try:
+                values = self._read_values()
+            finally:
+                self._close_reader()
             self._check_uids(values["SOPClassUID"], values["SOPInstanceUID"])
-            # Duplicates under KEEP are caught by the index's unique key below: no extra
-            # query for the common case of a new instance.
-            durable = store.sync is SyncMode.DURABLE
-            if durable:
+            # Duplicates under KEEP are caught by the index's unique key: no extra query
+            # before the file is in place, for the common case of a new instance.
+            if store.sync is SyncMode.DURABLE:
                 os.fsync(self._file.fileno())
             self._file.close()
             relpath = paths.new_object_relpath()
             final = store.root / relpath
-            paths.make_dirs_durable(store.root, relpath.parent)
-            os.replace(self.path, final)
-            if durable:
-                paths.fsync_dir(final.parent)
-            record = InstanceRecord(
+            store.move_into_objects(self.path, relpath)
+            self._final = final
+            self.record = InstanceRecord(
                 values=values,
                 path=str(relpath),
                 size=self.size,
@@ -374,29 +503,34 @@ class IncomingFile:
                 calling_ae=self.calling_ae,
                 received_at=datetime.now(UTC),
             )
-            if store.duplicate_policy is DuplicatePolicy.OVERWRITE:
-                old = store.index.replace_instance(record)
-            else:
-                if not store.index.add_instance(record):  # already held (or a parallel copy won)
-                    paths.unlink_quietly(final)
-                    existing = store.index.get_instance(self.sop_instance_uid)
-                    if existing is None:  # pragma: no cover - removed concurrently
-                        raise StoreError(f"instance {self.sop_instance_uid} vanished")
-                    return self._duplicate(existing)
-                old = None
-        except StoreError as exc:
-            if final is not None:
-                paths.unlink_quietly(final)
-            raise self._fail(exc) from exc
-        except OSError as exc:
-            if final is not None:
-                paths.unlink_quietly(final)
-            raise self._fail(paths.translate_os_error(exc, "storing a received data set")) from exc
-        except BaseException:
-            if final is not None:
-                paths.unlink_quietly(final)
-            self._fail(StoreError("storing a received data set failed"))
-            raise
+            return self.record
+        except BaseException as exc:
+            error = self._failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        """Fail the instance after ``exc``: remove its files; return what to raise."""
+        if self._final is not None:
+            paths.unlink_quietly(self._final)
+        if isinstance(exc, StoreError):
+            return self._fail(exc)
+        if isinstance(exc, OSError):
+            return self._fail(paths.translate_os_error(exc, "storing a received data set"))
+        self._fail(StoreError("storing a received data set failed"))
+        return exc
+
+    def _indexed(self, record: InstanceRecord, added: bool, old: StoredInstance | None,
+                 ) -> IngestResult:
+        """The last step, once the index has answered: a stored instance or a duplicate."""
+        if not added:  # already held (or a parallel copy won)
+            assert self._final is not None
+            paths.unlink_quietly(self._final)
+            existing = self.store.index.get_instance(self.sop_instance_uid)
+            if existing is None:  # pragma: no cover - removed concurrently
+                raise self._failed(StoreError(f"instance {self.sop_instance_uid} vanished"))
+            return self._duplicate(existing)
         self._state = _State.DONE
         if old is not None:
             self._remove_replaced(old)
@@ -431,4 +565,4 @@ class IncomingFile:
         logger.info("replaced instance %s with a new copy", self.sop_instance_uid)
 
 
-__all__ = ["CHECK_FREE_EVERY", "IncomingFile", "Store"]
+__all__ = ["CHECK_FREE_EVERY", "HEAD_BYTES", "IncomingFile", "Store"]

@@ -37,7 +37,7 @@ def check_uid(name: str, value: str) -> str:
         raise DatasetParseError(f"{name} is empty")
     if len(uid) > MAX_KEY_CHARS:
         raise DatasetParseError(f"{name} is {len(uid)} characters long; not a UID")
-    if not all(" " <= ch <= "~" and ch != "\\" for ch in uid):
+    if not (uid.isascii() and uid.isprintable()) or "\\" in uid:  # printable: " " to "~"
         raise DatasetParseError(f"{name} {uid!r} holds characters a UID cannot hold")
     return uid
 

@@ -124,7 +124,10 @@ _TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC"}
 def _encodings(ds: Dataset) -> list[str]:
     """Python codecs for the data set's (0008,0005) Specific Character Set."""
     raw = ds.get_item(0x00080005)
-    value = getattr(raw, "value", None)
+    return _encodings_of(getattr(raw, "value", None))
+
+
+def _encodings_of(value: Any) -> list[str]:
     if isinstance(value, bytes):
         terms = [t.strip(" \x00") for t in value.decode("latin-1").split("\\")]
     elif isinstance(value, str):
@@ -169,15 +172,67 @@ def value_of(ds: Dataset, attr: Attribute, encodings: list[str] | None = None) -
             return None
         value = elem.value
         if isinstance(elem, RawDataElement):
-            if value is None or len(value) > MAX_VALUE_BYTES:
-                return None
-            vr = elem.VR or dictionary_VR(attr.tag)
             if encodings is None:
                 encodings = _encodings(ds)
-            value = _decode_raw(value, vr, elem.is_little_endian, encodings)
+            return _raw_value(value, elem.VR, elem.is_little_endian, encodings, attr)
         return _convert(value, attr)
     except Exception:  # noqa: BLE001 - malformed values are skipped: tolerant reading
         return None
+
+
+def _raw_value(
+    value: bytes | None, vr: str | None, little_endian: bool, encodings: list[str],
+    attr: Attribute,
+) -> Value:
+    try:
+        if value is None or len(value) > MAX_VALUE_BYTES:
+            return None
+        decoded = _decode_raw(value, vr or dictionary_VR(attr.tag), little_endian, encodings)
+        return _convert(decoded, attr)
+    except Exception:  # noqa: BLE001 - malformed values are skipped: tolerant reading
+        return None
+
+
+def _checked_key(attr: Attribute, value: Value) -> str:
+    text = "" if value is None else str(value)
+    if len(text) > MAX_KEY_CHARS:
+        raise DatasetParseError(
+            f"{attr.keyword} is {len(text)} characters long (more than "
+            f"{MAX_KEY_CHARS}); not a valid data set"
+        )
+    return text
+
+
+def values_from_raw(
+    raw: Mapping[int, tuple[str | None, bytes | None]], little_endian: bool
+) -> dict[str, Value]:
+    """Like :func:`values_from_dataset`, for raw values by tag (see :mod:`.scan`).
+
+    ``raw`` maps a tag to ``(VR, value bytes)``: the VR as encoded (``None`` for
+    implicit VR: the dictionary's is used) and ``None`` for a value too long to index.
+    The values are decoded exactly as :func:`value_of` decodes pydicom's raw elements.
+
+    Raises
+    ------
+    DatasetParseError
+        If a key is longer than :data:`MAX_KEY_CHARS`.
+    """
+    charset = raw.get(0x00080005)
+    try:
+        encodings = _encodings_of(None if charset is None else charset[1])
+    except Exception:  # noqa: BLE001 - unusable Specific Character Set: use the default
+        encodings = convert_encodings(None)
+    values: dict[str, Value] = dict(_ABSENT)
+    for tag, (vr, raw_value) in raw.items():
+        attr = _BY_TAG.get(tag)
+        if attr is not None:
+            value = _raw_value(raw_value, vr, little_endian, encodings, attr)
+            values[attr.keyword] = _checked_key(attr, value) if attr.key else value
+    return values
+
+
+_BY_TAG = {a.tag: a for a in ATTRIBUTES}
+_ABSENT: dict[str, Value] = {a.keyword: "" if a.key else None for a in ATTRIBUTES}
 
 
 def values_from_dataset(ds: Dataset) -> dict[str, Value]:
@@ -205,15 +260,7 @@ def values_from_dataset(ds: Dataset) -> dict[str, Value]:
         encodings = convert_encodings(None)
     for attr in ATTRIBUTES:
         value = value_of(ds, attr, encodings)
-        if attr.key:
-            text = "" if value is None else str(value)
-            if len(text) > MAX_KEY_CHARS:
-                raise DatasetParseError(
-                    f"{attr.keyword} is {len(text)} characters long (more than "
-                    f"{MAX_KEY_CHARS}); not a valid data set"
-                )
-            value = text
-        values[attr.keyword] = value
+        values[attr.keyword] = _checked_key(attr, value) if attr.key else value
     return values
 
 
@@ -264,4 +311,5 @@ __all__ = [
     "stored_instance",
     "value_of",
     "values_from_dataset",
+    "values_from_raw",
 ]
