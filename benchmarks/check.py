@@ -103,7 +103,8 @@ def listener_cpu(home: Path, files: list[Path]) -> tuple[float, float, bool]:
     """
     shutil.rmtree(home, ignore_errors=True)
     port = _free_port()
-    env = {**os.environ, "PACSLINK_MIN_FREE_MB": "1", "TCP_NODELAY": "1"}
+    env = {**os.environ, "PACSLINK_MIN_FREE_MB": "1", "TCP_NODELAY": "1",
+           "PACSLINK_ACCEPT_UNKNOWN_CALLERS": "true"}  # storescu sends as STORESCU
     proc = subprocess.Popen(
         [sys.executable, "-m", "pacslink", "--home", str(home), "listen", "--port", str(port),
          "--sync", "never"],
