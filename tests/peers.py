@@ -76,7 +76,8 @@ def require_module(name: str) -> ModuleType:
         unavailable(f"{name} is not installed (pip install -e '.[test]')")
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 15) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 15,
+                  interval: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -85,7 +86,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None = None, timeou
             s.settimeout(0.2)
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
-        time.sleep(0.05)
+        time.sleep(interval)
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 

@@ -358,3 +358,22 @@ def test_default_logs_carry_no_patient_data(listener: Listener, tmp_path: Path) 
     assert f"stored {ds.SOPInstanceUID}" in stdout
     for text in (stdout, stderr):
         assert "SECRET" not in text, text
+
+
+@pytest.mark.parametrize("command", [["listen"], ["pacs", "serve"]])
+def test_sigterm_as_soon_as_the_port_answers_stops_cleanly(tmp_path: Path,
+                                                           command: list[str]) -> None:
+    """A service manager may stop a server the moment it listens: exit 0, not killed."""
+    for attempt in range(3):
+        home, port = tmp_path / f"home{attempt}", free_port()
+        args = [*command, "--port", str(port)]
+        if command[0] == "pacs":
+            (tmp_path / "empty").mkdir(exist_ok=True)
+            args = [*command, str(tmp_path / "empty"), "--port", str(port)]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pacslink", "--home", str(home), *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=ENV)
+        wait_for_port(port, proc, timeout=20, interval=0.001)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 0, stderr.decode()

@@ -345,14 +345,29 @@ __all__ = [
 ]
 
 
-async def wait_until_stopped() -> None:
-    """Wait for Ctrl+C or SIGTERM (the foreground servers: listen, pacs serve, demo)."""
+def stop_requested() -> asyncio.Event:
+    """An event set by Ctrl+C or SIGTERM, for the running loop.
+
+    Call it before opening a port: a SIGTERM that arrives as soon as the port answers
+    then still ends the server cleanly (exit 0) instead of killing it.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
+
+
+async def wait_until_stopped(stop: asyncio.Event | None = None) -> None:
+    """Wait for Ctrl+C or SIGTERM (the foreground servers: listen, pacs serve, demo).
+
+    Parameters
+    ----------
+    stop : asyncio.Event, optional
+        From :func:`stop_requested`, called before the server started.
+    """
+    await (stop or stop_requested()).wait()
 
 
 def sigterm_as_sigint(signum: int, frame: object) -> None:

@@ -23,7 +23,13 @@ from rich.text import Text
 
 from pacslink.aetitle import validate_port
 from pacslink.api import Pacslink, StoredEvent, describe_status
-from pacslink.cli.common import get_state, plural, validated, wait_until_stopped
+from pacslink.cli.common import (
+    get_state,
+    plural,
+    stop_requested,
+    validated,
+    wait_until_stopped,
+)
 
 
 def _printable(text: str) -> str:
@@ -87,13 +93,14 @@ def listen(
                 ("refused", "red"), f" {event.sop_instance_uid} from {sender}: {reason}"))
 
     async def serve() -> None:
+        stop = stop_requested()
         server = await app.start_listener(on_stored, tls=tls)
         secure = " with DICOM TLS" if tls else ""
         state.stderr.print(
             f"Listening as [bold]{settings.ae_title}[/] on {settings.bind}:{server.port}{secure}, "
             f"storing into {settings.store_dir}. Press Ctrl+C to stop.")
         try:
-            await wait_until_stopped()
+            await wait_until_stopped(stop)
         finally:
             await server.close()
 

@@ -16,7 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from pacslink.aetitle import parse_ae_address, validate_port
 from pacslink.api import Pacslink, Quirks
-from pacslink.cli.common import configure_logging, get_state, validated, wait_until_stopped
+from pacslink.cli.common import (
+    configure_logging,
+    get_state,
+    stop_requested,
+    validated,
+    wait_until_stopped,
+)
 from pacslink.models import RemoteAE
 
 app = typer.Typer(help="A sample PACS: Query/Retrieve SCP over a folder.", no_args_is_help=True)
@@ -101,13 +107,14 @@ def serve(
                     unsolicited=unsolicited)
 
     async def run_server() -> None:
+        stop = stop_requested()
         server = await pacs.start_pacs(quirks, tls=tls)
         targets = ", ".join(ae.address for ae in pacs.remote_aes()) or "none (add --destination)"
         secure = " with DICOM TLS" if tls else ""
         state.stderr.print(f"Sample PACS {aet} on {bind}:{server.port}{secure}; C-MOVE "
                            f"destinations: {targets}. Press Ctrl+C to stop.")
         try:
-            await wait_until_stopped()
+            await wait_until_stopped(stop)
         finally:
             await server.close()
 
