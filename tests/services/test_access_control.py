@@ -233,15 +233,6 @@ def app(tmp_path: Path) -> Iterator[Pacslink]:
     application.close()
 
 
-@pytest.fixture
-async def server(app: Pacslink) -> AsyncIterator[DicomServer]:
-    srv = await app.start_listener()
-    try:
-        yield srv
-    finally:
-        await srv.close()
-
-
 async def raw_answer(port: int, request: P.AssociateRQ) -> bytes:
     """Send an A-ASSOCIATE-RQ and return the answer PDU's bytes as they came."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -57,15 +57,6 @@ def app(tmp_path: Path) -> Iterator[Pacslink]:
     application.close()
 
 
-@pytest.fixture
-async def server(app: Pacslink) -> AsyncIterator[DicomServer]:
-    srv = await app.start_listener()
-    try:
-        yield srv
-    finally:
-        await srv.close()
-
-
 def assert_nothing_kept(app: Pacslink) -> None:
     assert files_under(app.store.tmp_dir) == [], "temp file left behind"
     assert files_under(app.store.objects_dir) == [], "object file created"

@@ -64,15 +64,6 @@ def app(tmp_path: Path) -> Iterator[Pacslink]:
     application.close()
 
 
-@pytest.fixture
-async def server(app: Pacslink) -> AsyncIterator[DicomServer]:
-    srv = await app.start_listener()
-    try:
-        yield srv
-    finally:
-        await srv.close()
-
-
 # --- helpers ----------------------------------------------------------------------------
 
 

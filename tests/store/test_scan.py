@@ -154,3 +154,26 @@ def test_the_store_takes_either_path_with_the_same_outcome(store: Store, ingest)
     assert fast.instance.attributes["PatientName"] == "Müller^Jörg"
     assert slow.instance.attributes["PatientID"] == fast.instance.attributes["PatientID"]
     assert store.path_of(fast.instance).read_bytes().endswith(data)
+
+
+def nested(levels: int, undefined: bool) -> Dataset:
+    """A CT whose Referenced Image Sequence nests ``levels`` sequences deep."""
+    ds = make_ct(rows=4, columns=4)
+    inner = Dataset()
+    inner.CodeValue = "X"
+    for _ in range(levels - 1):
+        outer = Dataset()
+        outer.ConceptNameCodeSequence = Sequence([inner])
+        outer.ConceptNameCodeSequence.is_undefined_length = undefined
+        inner = outer
+    ds.ReferencedImageSequence = Sequence([inner])
+    ds.ReferencedImageSequence.is_undefined_length = undefined
+    return ds
+
+
+@pytest.mark.parametrize("undefined", [False, True], ids=["defined", "undefined"])
+@pytest.mark.parametrize("ts", SYNTAXES)
+def test_nesting_is_walked_whatever_the_lengths(ts: str, undefined: bool) -> None:
+    """Defined-length sequences are walked, not skipped: too deep goes to the full check."""
+    assert scan_bytes(make_dataset_bytes(nested(10, undefined), ts), ts) is not None
+    assert scan_bytes(make_dataset_bytes(nested(40, undefined), ts), ts) is None

@@ -226,6 +226,10 @@ def parse_header(fp: BinaryIO, transfer_syntax_uid: str, *, max_inflated_bytes: 
     except RecursionError:  # pydicom reads nested sequences recursively
         raise DatasetParseError(TOO_DEEP) from None
     except Exception as exc:  # pydicom raises many types on malformed input
+        if isinstance(source, _InflatingReader):
+            # pydicom may give up on a structure problem (nesting too deep, say) with a
+            # message about its symptom; the structure walk names the cause if it finds one
+            _check_inflated_structure(fp, start, max_inflated_bytes)
         raise DatasetParseError(f"data set cannot be parsed: {exc}") from exc
     if isinstance(source, _InflatingReader):
         source.drain()

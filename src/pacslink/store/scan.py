@@ -102,22 +102,52 @@ class _Walker:
         return tag, _VR_TEXT[vr], length, pos + 8
 
     def skip_nested(self, pos: int, delimiter: int, depth: int) -> int:
-        """Walk elements from ``pos`` to past ``delimiter``; return the end position."""
+        """Walk elements from ``pos`` to past ``delimiter``; return the end position.
+
+        ``depth`` counts the sequences around ``pos``; deeper than :data:`_MAX_DEPTH` is
+        unusual, so the structure check decides (and refuses) such a data set.
+        """
         if depth > _MAX_DEPTH:
             raise _Unusual
         while True:
             tag, vr, length, pos = self.header(pos)
             if tag == delimiter:
                 return pos
-            if tag == _ITEM:
-                pos = self.skip_nested(pos, _ITEM_END, depth + 1) if length == _UNDEFINED \
-                    else self.skip(pos, length)
-            elif tag >> 16 == 0xFFFE:
+            pos = self.nested_element(tag, vr, length, pos, depth)
+
+    def nested_element(self, tag: int, vr: str | None, length: int, pos: int,
+                       depth: int) -> int:
+        """Walk one element inside a sequence (an item, or an element of an item)."""
+        if tag == _ITEM:
+            if length == _UNDEFINED:
+                return self.skip_nested(pos, _ITEM_END, depth)
+            end = self.skip(pos, length)
+            return self.walk_defined(pos, end, depth, sequence=False)
+        if tag >> 16 == 0xFFFE:
+            raise _Unusual
+        if length == _UNDEFINED:
+            return self.skip_nested(pos, _SEQUENCE_END, depth + 1)
+        end = self.skip(pos, length)
+        if vr == "SQ" or (vr is None and _is_sequence(tag)):
+            return self.walk_defined(pos, end, depth + 1, sequence=True)
+        return end
+
+    def walk_defined(self, pos: int, end: int, depth: int, *, sequence: bool) -> int:
+        """Walk a defined-length sequence value (items only) or item value up to ``end``.
+
+        Sequences nest the same whether their lengths are defined or not (PS3.5 7.5), so
+        defined lengths are walked too, not skipped.
+        """
+        if depth > _MAX_DEPTH:
+            raise _Unusual
+        while pos < end:
+            tag, vr, length, pos = self.header(pos)
+            if (tag == _ITEM) != sequence or (not sequence and tag >> 16 == 0xFFFE):
                 raise _Unusual
-            elif length == _UNDEFINED:
-                pos = self.skip_nested(pos, _SEQUENCE_END, depth + 1)
-            else:
-                pos = self.skip(pos, length)
+            pos = self.nested_element(tag, vr, length, pos, depth)
+        if pos != end:
+            raise _Unusual
+        return end
 
     def skip(self, pos: int, length: int) -> int:
         if length > self.end - pos:
@@ -168,6 +198,8 @@ def scan(head: bytes | bytearray, read_at: ReadAt, size: int, implicit: bool,
                 pos = walker.skip_nested(pos, _SEQUENCE_END, 1)
                 if collecting and pos - start > HEADER_READ_BYTES:
                     return None  # pydicom would read it whole, past its bound
+            elif vr == "SQ" or (vr is None and _is_sequence(tag)):
+                pos = walker.walk_defined(pos, walker.skip(pos, length), 1, sequence=True)
             else:
                 if collecting and tag in _WANTED:
                     if length > walker.end - pos:
