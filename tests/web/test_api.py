@@ -283,7 +283,7 @@ async def test_settings_add_edit_test_remove(env: Env) -> None:
     added = await env.json("POST", "/api/aes", 201, json=body)
     assert added == {"name": "PACS2", "ae_title": "SAMPLEPACS", "host": "127.0.0.1", "port": 1,
                      "retrieve": "auto", "description": "second copy",
-                     "address": "SAMPLEPACS@127.0.0.1:1"}
+                     "address": "SAMPLEPACS@127.0.0.1:1", "tls": False}
     failed = await env.json("POST", "/api/aes/PACS2/echo")
     assert failed["ok"] is False and failed["round_trip_ms"] is None and failed["error"]
 
@@ -292,6 +292,10 @@ async def test_settings_add_edit_test_remove(env: Env) -> None:
     assert (edited["name"], edited["port"], edited["retrieve"]) == ("PACS2", env.pacs_port, "get")
     echo = await env.json("POST", "/api/aes/PACS2/echo")
     assert echo["ok"] is True and echo["status"] == 0 and 0 < echo["round_trip_ms"] < 5000
+    secured = await env.json("PATCH", "/api/aes/PACS2", json={"tls": True})
+    assert secured["tls"] is True and env.pacslink.registry.get("PACS2").tls is True
+    plain = await env.json("PATCH", "/api/aes/PACS2", json={"tls": False})
+    assert plain["tls"] is False and env.pacslink.registry.get("PACS2").tls is False
     renamed = await env.json("PATCH", "/api/aes/PACS2", json={"name": "PACS3"})
     assert renamed["name"] == "PACS3"
     assert [a.name for a in env.pacslink.remote_aes()] == ["SAMPLEPACS", "PACS3"]

@@ -113,11 +113,13 @@ class RemoteAEOut(BaseModel):
     retrieve: str
     description: str
     address: str
+    tls: bool = Field(description="Our SCU uses DICOM TLS towards this AE.")
 
     @classmethod
     def of(cls, ae: RemoteAE) -> RemoteAEOut:
         return cls(name=ae.name, ae_title=ae.ae_title, host=ae.host, port=ae.port,
-                   retrieve=ae.retrieve.value, description=ae.description, address=ae.address)
+                   retrieve=ae.retrieve.value, description=ae.description, address=ae.address,
+                   tls=ae.tls)
 
 
 class RemoteAEIn(BaseModel):
@@ -129,6 +131,7 @@ class RemoteAEIn(BaseModel):
     port: int | str = Field(description="TCP port, 1-65535.")
     description: str = ""
     retrieve: RetrieveMethod = RetrieveMethod.AUTO
+    tls: bool = Field(False, description="Use DICOM TLS towards this AE (needs tls_ca).")
 
 
 class RemoteAEPatch(BaseModel):
@@ -140,6 +143,7 @@ class RemoteAEPatch(BaseModel):
     port: int | str | None = None
     description: str | None = None
     retrieve: RetrieveMethod | None = None
+    tls: bool | None = None
 
 
 class EchoOut(BaseModel):

@@ -71,6 +71,7 @@ async def add_ae(web: Web, body: RemoteAEIn) -> RemoteAEOut:
         port=_field("Port", validate_port, body.port),
         description=body.description.strip(),
         retrieve=body.retrieve,
+        tls=body.tls,
     )
     added = await asyncio.to_thread(web.pacslink.registry.add, ae)
     return RemoteAEOut.of(added)
@@ -92,6 +93,8 @@ async def edit_ae(web: Web, name: str, body: RemoteAEPatch) -> RemoteAEOut:
         changes["description"] = body.description.strip()
     if body.retrieve is not None:
         changes["retrieve"] = body.retrieve
+    if body.tls is not None:
+        changes["tls"] = body.tls
     registry = web.pacslink.registry
     current = await asyncio.to_thread(registry.get, name)
     if not changes:
