@@ -67,7 +67,7 @@ def _pacslink_run(ctx: Context, series: Series, senders: int, mode_args: Sequenc
         rss = server.peak_rss_mb()
         if rss is not None:
             row.worst_extra("peak_rss_mb", rss)
-    expect("files in the pacslink store", count_files(home / "store"), series.count)
+    expect("files in the pacslink store", count_files(home / "store" / "objects"), series.count)
     return seconds
 
 

@@ -2,7 +2,8 @@
 
 The suite runs as ``make bench`` would (a subprocess from the repository root), with
 tiny sizes, one repetition and three scenarios at a time. Each row of ``results.json``
-must hold numbers, or say why it has none; the Markdown table must list every row.
+must hold numbers (with every tool present, a scenario that fails is a broken benchmark);
+the Markdown table must list every row.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def _number(value: Any) -> bool:
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, str]:
-    for tool in ("storescu", "storescp", "echoscu", "findscu", "movescu", "dcmqrscp", "dcmqridx"):
+    for tool in ("storescu", "storescp", "echoscu", "findscu", "movescu", "dcmqrscp", "dcmqridx",
+                 "chromium"):
         require(tool)
     out = tmp_path_factory.mktemp("bench")
     result = subprocess.run(
@@ -41,7 +43,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
     return document, (out / "results.md").read_text(), result.stdout
 
 
-def test_every_scenario_has_numbers_or_an_error(
+def test_every_scenario_has_numbers(
         quick_run: tuple[dict[str, Any], str, str]) -> None:
     document, _, _ = quick_run
     rows = document["rows"]
@@ -51,9 +53,7 @@ def test_every_scenario_has_numbers_or_an_error(
     for scenario in SCENARIOS:  # each scenario contributed its rows
         assert any(row["key"].startswith(scenario.name) for row in rows), scenario.name
     for row in rows:
-        if row["error"] is not None:
-            assert isinstance(row["error"], str) and row["error"].strip(), row
-            continue
+        assert row["error"] is None, row
         assert row["pacslink"]["values"] and all(map(_number, row["pacslink"]["values"])), row
         assert _number(row["pacslink"]["median"]), row
         if row["reference"] is not None:
