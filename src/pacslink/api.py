@@ -228,7 +228,8 @@ class Pacslink:
         settings (see :mod:`pacslink.services.access`)."""
         return CallerPolicy(self._known_callers, expected=self.retrieves.senders,
                             accept_unknown=self.settings.accept_unknown_callers,
-                            check_host=self.settings.check_caller_host)
+                            check_host=self.settings.check_caller_host,
+                            home=self.settings.home)
 
     # --- store ------------------------------------------------------------------------
 

@@ -8,9 +8,11 @@ and the change works on the running listener.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 from typer.testing import CliRunner
 
+from pacslink.aeregistry import AERegistry
 from pacslink.api import Pacslink
 from pacslink.cli.main import app
 from tests.factory import make_ct
@@ -77,19 +80,28 @@ def test_listen_rejects_an_unknown_sender_says_how_and_the_fix_applies_live(
     first = storescu(port, "MODALITY9", tmp_path / "in" / "ct.dcm")
     assert first.returncode != 0, first.stdout + first.stderr
     assert "Calling AE Title Not Recognized" in first.stdout + first.stderr
-    added = CliRunner().invoke(app, ["--home", str(home), "ae", "add", "CT1", "--aet", "MODALITY9",
-                                     "--host", "127.0.0.1", "--port", "104"])
+    deadline = time.monotonic() + 10
+    while not warnings_in(err) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (line,) = warnings_in(err)
+    assert line.startswith("warning: rejected association from MODALITY9@127.0.0.1:"), line
+    suggested = line.split("`")[1]
+    assert line.split(": ", 2)[2] == (
+        "permanent: calling AE title not recognized; MODALITY9 is not a configured remote AE; "
+        f"add it with `{suggested}` (--port: its own DICOM port; 104 if it only sends), or set "
+        "accept_unknown_callers = true (in [settings] of pacslink.toml, or "
+        "PACSLINK_ACCEPT_UNKNOWN_CALLERS=true)"), line
+    # the suggested command, pasted as it is, fixes it for the running listener
+    command = shlex.split(suggested)
+    assert command[0] == "pacslink"
+    added = CliRunner().invoke(app, command[1:])
     assert added.exit_code == 0, added.output
+    assert AERegistry.for_home(home).get("MODALITY9").ae_title == "MODALITY9"
     second = storescu(port, "MODALITY9", tmp_path / "in" / "ct.dcm")
     assert second.returncode == 0, second.stdout + second.stderr
     proc.send_signal(signal.SIGTERM)
     proc.wait(10)
-    (line,) = warnings_in(err)
-    assert line.startswith("warning: rejected association from MODALITY9@127.0.0.1:"), line
-    assert line.split(": ", 2)[2] == (
-        "permanent: calling AE title not recognized; MODALITY9 is not a configured remote AE; "
-        "add it with `pacslink ae add NAME --aet MODALITY9 --host 127.0.0.1 --port PORT` or set "
-        "accept_unknown_callers = true"), line
+    assert len(warnings_in(err)) == 1
     assert out.read_text().splitlines() == [f"stored {uid} from MODALITY9"]
     application = Pacslink.from_home(home, environ={})
     assert [i.sop_instance_uid for i in application.index.iter_instances()] == [uid]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import struct
 
 import pytest
@@ -39,12 +40,18 @@ async def test_echo_and_store_with_fragmentation(memory_server, tmp_path) -> Non
     assert max(len(c) for s in provider.sinks for c in s.chunks) <= 1024 - 6
 
 
-async def test_wrong_called_ae_is_rejected_with_reason_7(memory_server) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_called_ae_is_rejected_with_reason_7(memory_server, caplog) -> None:  # type: ignore[no-untyped-def]
     server, _ = memory_server
-    with pytest.raises(AssociationRejected) as info:
+    with caplog.at_level(logging.WARNING, logger="pacslink"), \
+            pytest.raises(AssociationRejected) as info:
         await associate("127.0.0.1", server.port, local_ae("SCU"), "NOT-ME",
                         build_contexts([(VERIFICATION, TS)]))
     assert (info.value.rj.result, info.value.rj.source, info.value.rj.reason) == (1, 1, 7)
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert line.startswith("rejected association from SCU@127.0.0.1:"), line
+    assert line.endswith(": permanent: called AE title not recognized; it called 'NOT-ME', but "
+                         "this AE is 'PACSLINK'; set the called (destination) AE title on the "
+                         "caller to PACSLINK"), line
 
 
 async def test_no_accepted_context(memory_server) -> None:  # type: ignore[no-untyped-def]

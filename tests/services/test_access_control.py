@@ -39,7 +39,13 @@ from pacslink.services.access import (
     verification_only,
 )
 from pacslink.services.tracking import RetrieveRegistry
-from tests.factory import CT_IMAGE_STORAGE, EXPLICIT_VR_LITTLE_ENDIAN, make_ct, make_dataset_bytes
+from tests.factory import (
+    CT_IMAGE_STORAGE,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    make_ct,
+    make_dataset_bytes,
+    make_part10_bytes,
+)
 from tests.peers import allow_callers, free_port, require_module, run_tool
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -86,9 +92,13 @@ async def test_unknown_caller_storing_is_rejected_with_reason_3_and_a_next_step(
     rj, why = rejection
     assert rj == CALLING_AE_NOT_RECOGNIZED == P.AssociateRJ(1, 1, 3)
     assert rj.describe() == "permanent: calling AE title not recognized"
-    assert why == ("STRANGER is not a configured remote AE; add it with `pacslink ae add NAME "
-                   "--aet STRANGER --host 127.0.0.1 --port PORT` or set "
-                   "accept_unknown_callers = true")
+    assert why == ("STRANGER is not a configured remote AE; add it with `pacslink ae add "
+                   "STRANGER --aet STRANGER --host 127.0.0.1 --port 104` (--port: its own "
+                   "DICOM port; 104 if it only sends), or set accept_unknown_callers = true "
+                   "(in [settings] of pacslink.toml, or PACSLINK_ACCEPT_UNKNOWN_CALLERS=true)")
+    odd = await policy(home=Path("/srv/my home")).check(rq("CT 1\\A", CT_IMAGE_STORAGE), PEER)
+    assert isinstance(odd, tuple)
+    assert "`pacslink --home '/srv/my home' ae add CT_1_A --aet 'CT 1\\A' " in odd[1]
 
 
 async def test_unknown_caller_may_echo_only() -> None:
@@ -137,7 +147,7 @@ async def test_caller_from_another_host_is_rejected_with_reason_3() -> None:
     assert rejection[0] == P.AssociateRJ(1, 1, 3)
     assert rejection[1] == ("MODALITY1 is allowed from 192.0.2.7 only (check_caller_host = true); "
                             "correct it with `pacslink ae edit MODALITY1 --host 127.0.0.1` or set "
-                            "check_caller_host = false")
+                            "check_caller_host = false (in [settings] of pacslink.toml)")
     # without the setting the host is not looked at; C-ECHO is never refused for it
     assert await policy(remote("MODALITY1", "192.0.2.7")).check(
         rq("MODALITY1", CT_IMAGE_STORAGE), ("127.0.0.1", 1)) is None
@@ -274,8 +284,10 @@ async def test_unknown_caller_gets_reason_3_on_the_wire_and_a_warning(
     assert line.startswith("rejected association from STRANGER@127.0.0.1:"), line
     assert line.split(": ", 1)[1] == (
         "permanent: calling AE title not recognized; STRANGER is not a configured remote AE; "
-        "add it with `pacslink ae add NAME --aet STRANGER --host 127.0.0.1 --port PORT` or set "
-        "accept_unknown_callers = true"), line
+        f"add it with `pacslink --home {app.settings.home} ae add STRANGER --aet STRANGER "
+        "--host 127.0.0.1 --port 104` (--port: its own DICOM port; 104 if it only sends), or "
+        "set accept_unknown_callers = true (in [settings] of pacslink.toml, or "
+        "PACSLINK_ACCEPT_UNKNOWN_CALLERS=true)"), line
     with pytest.raises(AssociationRejected) as caught:
         await store_one(server.port, "STRANGER")
     assert (caught.value.rj.result, caught.value.rj.source, caught.value.rj.reason) == (1, 1, 3)
@@ -463,3 +475,29 @@ def make_ct_study_uid(path: Path) -> str:
     from pydicom import dcmread
 
     return str(dcmread(path, stop_before_pixels=True).StudyInstanceUID)
+
+
+async def test_our_scu_says_which_ae_title_to_change_when_rejected(
+    app: Pacslink, server: DicomServer, tmp_path: Path,
+) -> None:
+    """Reason 3: the peer must learn our AE title; reason 7: our entry has the wrong one."""
+    path = tmp_path / "ct.dcm"
+    path.write_bytes(make_part10_bytes(make_ct()))
+    client = Pacslink.from_home(tmp_path / "client", flags={"ae_title": "NEWCOMER"}, environ={})
+    try:
+        listener = RemoteAE("LISTENER", app.settings.ae_title, "127.0.0.1", server.port)
+        (outcome,) = await client.send(listener, scan_paths([path]).files)
+        assert outcome.detail == (
+            "association rejected (permanent: calling AE title not recognized); LISTENER does "
+            "not accept our AE title NEWCOMER: add NEWCOMER (this host and our port) to its "
+            "list of known AEs")
+        wrong = RemoteAE("LISTENER", "WRONGTITLE", "127.0.0.1", server.port)
+        echo = await client.echo(wrong)
+        assert echo.status is None
+        assert echo.error == (
+            "association rejected (permanent: called AE title not recognized); "
+            f"127.0.0.1:{server.port} is not WRONGTITLE: ask its administrator for its AE "
+            "title and correct it (pacslink ae edit LISTENER --aet TITLE)")
+    finally:
+        client.close()
+    assert list(app.index.iter_instances()) == []

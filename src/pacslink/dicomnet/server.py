@@ -77,8 +77,11 @@ class ServiceProvider:
         timer runs until it gets an answer (PS3.8 9.1.5). Returning ``(rj, explanation)``
         adds the explanation to the WARNING the server logs.
         """
-        if rq.called_ae_title.strip() != self.local.ae_title.strip():
-            return P.AssociateRJ(P.RJ_PERMANENT, P.RJ_SOURCE_USER, 7)
+        ours = self.local.ae_title.strip()
+        if rq.called_ae_title.strip() != ours:
+            return (P.AssociateRJ(P.RJ_PERMANENT, P.RJ_SOURCE_USER, 7),
+                    f"it called {_printable(rq.called_ae_title.strip())!r}, but this AE is "
+                    f"{ours!r}; set the called (destination) AE title on the caller to {ours}")
         return None
 
     async def on_c_echo(self, assoc: Association, message: Message) -> StatusResult:

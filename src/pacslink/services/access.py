@@ -23,6 +23,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import re
 import shlex
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -36,6 +37,9 @@ from pacslink.errors import PacslinkError
 from pacslink.models import RemoteAE
 
 log = logging.getLogger(__name__)
+
+#: Characters an AE title may hold that a registry entry name may not (aetitle._AE_NAME).
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 #: PS3.8 Table 9-21: result permanent, source DICOM UL service-user, reason 3.
 CALLING_AE_NOT_RECOGNIZED = P.AssociateRJ(P.RJ_PERMANENT, P.RJ_SOURCE_USER, 3)
@@ -111,6 +115,9 @@ class CallerPolicy:
         Require a known calling AE title to come from its configured host.
     resolve : callable, optional
         Async ``host -> addresses``; default :func:`resolve_host` (for tests).
+    home : Path, optional
+        The pacslink home whose registry ``known`` reads; the commands suggested in
+        rejections then carry ``--home`` so that pasting them edits that registry.
     """
 
     def __init__(
@@ -121,12 +128,16 @@ class CallerPolicy:
         accept_unknown: bool = False,
         check_host: bool = False,
         resolve: Callable[[str], Awaitable[set[_Address]]] | None = None,
+        home: Path | None = None,
     ) -> None:
         self.known = known
         self.expected = expected
         self.accept_unknown = accept_unknown
         self.check_host = check_host
         self.resolve = resolve or resolve_host
+        #: ``--home DIR `` for the commands the rejections suggest (they must edit the
+        #: registry this listener reads).
+        self.home_option = f"--home {shlex.quote(os.fspath(home))} " if home else ""
 
     async def callers(self, ae_title: str) -> tuple[list[Caller], str]:
         """The entries allowing ``ae_title`` to call, and a registry problem if any."""
@@ -154,8 +165,10 @@ class CallerPolicy:
         title = rq.calling_ae_title.strip()
         address = peer[0]
         shown = printable(title)
-        add = (f"`pacslink ae add NAME --aet {shlex.quote(shown)} --host {address} "
-               "--port PORT`")
+        name = _NOT_IN_NAME.sub("_", shown).strip("._-")[:64] or "NAME"
+        add = (f"`pacslink {self.home_option}ae add {shlex.quote(name)} --aet "
+               f"{shlex.quote(shown)} --host {address} --port 104` (--port: its own DICOM "
+               "port; 104 if it only sends)")
         callers, problem = await self.callers(title)
         if not callers:
             if self.accept_unknown:
@@ -166,9 +179,13 @@ class CallerPolicy:
                 log.info("accepting unknown calling AE %s from %s for Verification only",
                          shown, address)
                 return None
-            why = (f"{shown} is not a configured remote AE; add it with {add} or set "
-                   "accept_unknown_callers = true")
-            return CALLING_AE_NOT_RECOGNIZED, f"{problem}; {why}" if problem else why
+            if problem:
+                return CALLING_AE_NOT_RECOGNIZED, (
+                    f"{problem}; every caller counts as unknown until the file is fixed")
+            why = (f"{shown} is not a configured remote AE; add it with {add}, or set "
+                   "accept_unknown_callers = true (in [settings] of pacslink.toml, or "
+                   "PACSLINK_ACCEPT_UNKNOWN_CALLERS=true)")
+            return CALLING_AE_NOT_RECOGNIZED, why
         if not self.check_host or verification_only(rq):
             return None
         peer_ip = _address(address)
@@ -178,10 +195,12 @@ class CallerPolicy:
             return None
         unresolved = [host for host, allowed in zip(hosts, resolved) if not allowed]
         names = [c.name for c in callers if c.name]
-        fix = f"`pacslink ae edit {names[0]} --host {address}`" if names else add
+        fix = (f"`pacslink {self.home_option}ae edit {names[0]} --host {address}`" if names
+               else add)
         why = (f"{shown} is allowed from {', '.join(hosts)} only (check_caller_host = true)"
                + (f"; {', '.join(unresolved)} does not resolve" if unresolved else "")
-               + f"; correct it with {fix} or set check_caller_host = false")
+               + f"; correct it with {fix} or set check_caller_host = false (in [settings] "
+               "of pacslink.toml)")
         return CALLING_AE_NOT_RECOGNIZED, why
 
 

@@ -23,6 +23,7 @@ from pacslink.dicomnet.negotiation import build_contexts
 from pacslink.models import RemoteAE
 from pacslink.services.contexts import FALLBACK, plan_associations
 from pacslink.services.part10 import Part10Info
+from pacslink.services.rejection import advice
 from pacslink.services.tls import ClientTLS, open_association
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ async def echo(local: AEConfig, ae: RemoteAE, *, tls: ClientTLS | None = None) -
         async with await open_association(local, ae, contexts, tls=tls) as assoc:
             status = await c_echo(assoc)
     except NetworkError as exc:
-        return EchoResult(ae, None, None, str(exc))
+        return EchoResult(ae, None, None, advice(exc, local.ae_title, ae))
     return EchoResult(ae, status, (time.perf_counter() - start) * 1000.0)
 
 
@@ -165,8 +166,9 @@ async def send_files(
         try:
             assoc = await open_association(local, ae, contexts, tls=tls)
         except NetworkError as exc:
+            reason = advice(exc, local.ae_title, ae)
             for info in plan.files:
-                report(FileOutcome(str(info.path), info.sop_instance_uid, None, "Failure", str(exc)))
+                report(FileOutcome(str(info.path), info.sop_instance_uid, None, "Failure", reason))
             continue
         pending = list(plan.files)
         try:

@@ -472,13 +472,17 @@ def open_session(root: Path, index: Index) -> StoreSession:
 
 def log_report(report: ReconcileReport) -> None:
     """Log what reconciliation did: WARNING if anything, DEBUG otherwise."""
-    if report.quarantined or report.removed_rows or report.stale_temp:
-        logger.warning(
-            "store check after an unclean stop: %d file(s) without an index row moved to %s "
-            "(never acknowledged to their senders), %d index row(s) without a file removed, "
-            "%d stale temporary file(s) removed",
-            len(report.quarantined), report.quarantine_dir or "the quarantine",
-            len(report.removed_rows), report.stale_temp)
+    parts = []
+    if report.quarantined:
+        parts.append(f"{len(report.quarantined)} file(s) without an index row moved to "
+                     f"{report.quarantine_dir or 'the quarantine'} (never acknowledged to their "
+                     "senders; safe to delete once you have looked at them)")
+    if report.removed_rows:
+        parts.append(f"{len(report.removed_rows)} index row(s) without a file removed")
+    if report.stale_temp:
+        parts.append(f"{report.stale_temp} stale temporary file(s) removed")
+    if parts:
+        logger.warning("store check after an unclean stop: %s", ", ".join(parts))
     if report.removed_rows:
         logger.warning(
             "%d stored instance(s) had lost their file and left the index (SOP Instance "

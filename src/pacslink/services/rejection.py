@@ -1,0 +1,45 @@
+"""What to change when a remote AE rejects our association (PS3.8 9.3.4, Table 9-21).
+
+The two rejections a person can fix are about AE titles: the peer does not know our
+calling AE title (reason 3), or it is not the AE title we called (reason 7). The engine's
+message names the reason; :func:`advice` adds the next step, naming the AE titles.
+"""
+
+from __future__ import annotations
+
+from pacslink.dicomnet import pdu as P
+from pacslink.dicomnet.errors import AssociationRejected
+from pacslink.models import RemoteAE
+
+#: PS3.8 Table 9-21 reasons given by the DICOM UL service-user.
+CALLING_AE_TITLE_NOT_RECOGNIZED = 3
+CALLED_AE_TITLE_NOT_RECOGNIZED = 7
+
+
+def advice(exc: BaseException, local_ae_title: str, ae: RemoteAE) -> str:
+    """``str(exc)``, followed by what to change when ``ae`` rejected our AE titles.
+
+    Parameters
+    ----------
+    exc : BaseException
+        Why the association with ``ae`` failed.
+    local_ae_title : str
+        Our (calling) AE title.
+    ae : RemoteAE
+        The AE we called.
+    """
+    text = str(exc)
+    if not isinstance(exc, AssociationRejected) or exc.rj.source != P.RJ_SOURCE_USER:
+        return text
+    name = ae.name or ae.address
+    if exc.rj.reason == CALLING_AE_TITLE_NOT_RECOGNIZED:
+        return (f"{text}; {name} does not accept our AE title {local_ae_title}: add "
+                f"{local_ae_title} (this host and our port) to its list of known AEs")
+    if exc.rj.reason == CALLED_AE_TITLE_NOT_RECOGNIZED:
+        fix = f"pacslink ae edit {ae.name} --aet TITLE" if ae.name else "its AE title"
+        return (f"{text}; {ae.host}:{ae.port} is not {ae.ae_title}: ask its administrator "
+                f"for its AE title and correct it ({fix})")
+    return text
+
+
+__all__ = ["advice"]
