@@ -294,8 +294,16 @@ class Pacslink:
         self, spec: str | RemoteAE, files: Sequence[Part10Info],
         progress: Callable[[FileOutcome], None] | None = None,
     ) -> list[FileOutcome]:
-        """C-STORE ``files`` to a remote AE; one outcome per file."""
+        """C-STORE ``files`` to a remote AE; one outcome per file.
+
+        Raises
+        ------
+        ConfigError
+            ``ae`` is marked ``tls = true`` and the ``tls_*`` settings give no client
+            context: a configuration error, said once rather than once per file.
+        """
         ae = spec if isinstance(spec, RemoteAE) else self.resolve(spec)
+        self.tls.context_for(ae)
         return await send_files(self.local_ae(), ae, files, progress, tls=self.tls)
 
     async def start_listener(

@@ -105,3 +105,19 @@ def test_listen_tls_serves_dcmtk_and_pacslink_and_logs_refusals(tmp_path: Path) 
     assert "Traceback" not in log
     stored = list((listen_home / "store").rglob("*.dcm"))
     assert [pydicom.dcmread(p).SOPInstanceUID for p in stored] == [ds.SOPInstanceUID]
+
+
+def test_send_to_a_tls_ae_without_tls_ca_is_a_configuration_error(tmp_path: Path) -> None:
+    ds = make_ct()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    image = tmp_path / "ct.dcm"
+    ds.save_as(image, enforce_file_format=True)
+    runner, home = CliRunner(), str(tmp_path / "home")
+    added = runner.invoke(app, ["--home", home, "ae", "add", "SECURE", "--aet", "PACS",
+                                "--host", "127.0.0.1", "--port", str(free_port()), "--tls"])
+    assert added.exit_code == 0, added.output
+    sent = runner.invoke(app, ["--home", home, "send", "SECURE", str(image)])
+    assert sent.exit_code == 2, sent.output
+    assert sent.stderr.count("tls_ca is not set") == 1, sent.stderr
+    assert "SECURE uses DICOM TLS (tls = true) but tls_ca is not set" in sent.stderr

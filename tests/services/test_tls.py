@@ -335,7 +335,7 @@ async def test_host_name_check_and_how_to_turn_it_off(tmp_path: Path, pki: PKI) 
         await server.close()
     assert refused.error == (
         f"TLS handshake with 127.0.0.1:{port} failed: the server's certificate was not "
-        "accepted: IP address mismatch, certificate is not valid for '127.0.0.1'.; use the host "
+        "accepted: IP address mismatch, certificate is not valid for '127.0.0.1'; use the host "
         "name its certificate names for SECURE, or set tls_check_hostname = false if the "
         "certificate names the AE, not the host")
     assert accepted.ok, accepted.error

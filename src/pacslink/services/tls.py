@@ -159,7 +159,8 @@ async def open_association(
         return await associate(ae.host, ae.port, local, ae.ae_title, contexts, roles=roles,
                                ssl=context)
     except TLSError as exc:
-        raise TLSError(f"{exc}{_tls_hint(exc, ae)}") from exc
+        hint = _tls_hint(exc, ae)
+        raise TLSError(f"{str(exc).rstrip('.') if hint else exc}{hint}") from exc
     except AssociationAborted as exc:
         if "without answering" not in str(exc):
             raise
