@@ -67,8 +67,8 @@ def listen(
 ) -> None:
     """Receive images (C-STORE) and answer C-ECHO until Ctrl+C.
 
-    Each instance is answered only once it is on disk and in the index (and, unless
-    ``--sync never``, fsynced).
+    Each instance is answered only once it is on disk and in the index, fsynced unless
+    --sync never. Only configured remote AEs may store; others may C-ECHO.
     """
     state = get_state(ctx)
     port_number = None if port is None else validated("--port", validate_port, port)
