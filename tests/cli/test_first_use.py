@@ -327,7 +327,9 @@ def test_listen_shows_a_rejected_association_in_one_line(
     rejected = [line for line in lines_of(stderr) if "rejected association" in line]
     assert len(rejected) == 1, stderr
     assert rejected[0].startswith("warning: rejected association from MODALITY1@127.0.0.1:")
-    assert rejected[0].endswith(": permanent: called AE title not recognized"), rejected[0]
+    assert rejected[0].endswith(
+        ": permanent: called AE title not recognized; it called 'WRONG', but this AE is "
+        "'PACSLINK'; set the called (destination) AE title on the caller to PACSLINK"), rejected[0]
 
 
 def test_listen_below_the_free_space_floor_one_line_per_refusal(

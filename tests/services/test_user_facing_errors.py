@@ -100,7 +100,9 @@ async def test_rejected_association_is_a_warning(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith("rejected association from MODALITY1@127.0.0.1:")
-    assert warnings[0].endswith("called AE title not recognized"), warnings[0]
+    assert warnings[0].endswith(
+        "called AE title not recognized; it called 'WRONG', but this AE is 'PACSLINK'; set "
+        "the called (destination) AE title on the caller to PACSLINK"), warnings[0]
 
 
 # --- 6. the free-space floor ------------------------------------------------------------
