@@ -30,7 +30,7 @@ from pacslink.dicomnet.items import PresentationContextRQ
 from pacslink.dicomnet.negotiation import build_contexts
 from pacslink.dicomnet.server import DicomServer
 from pacslink.errors import ConfigError
-from pacslink.models import RemoteAE, RetrieveMethod
+from pacslink.models import Query, QueryLevel, RemoteAE, RetrieveMethod
 from pacslink.services.access import (
     CALLING_AE_NOT_RECOGNIZED,
     CachedRegistry,
@@ -498,6 +498,14 @@ async def test_our_scu_says_which_ae_title_to_change_when_rejected(
             "association rejected (permanent: called AE title not recognized); "
             f"127.0.0.1:{server.port} is not WRONGTITLE: ask its administrator for its AE "
             "title and correct it (pacslink ae edit LISTENER --aet TITLE)")
+        client.registry.add(listener)
+        found = await client.find(Query(QueryLevel.STUDY, patient_id="X"), aes=["LISTENER"])
+        (result,) = found.per_ae
+        assert result.state == "failed"
+        assert result.error == (
+            "association rejected: calling AE title not recognized; LISTENER does not accept "
+            "our AE title NEWCOMER: add NEWCOMER (this host and our port) to its list of "
+            "known AEs")
     finally:
         client.close()
     assert list(app.index.iter_instances()) == []

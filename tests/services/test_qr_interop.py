@@ -120,7 +120,10 @@ async def test_federated_search_survives_a_dead_and_a_rejecting_ae(tmp_path: Pat
     states = {r.ae.name: (r.state, r.error) for r in result.per_ae}
     assert states["ORTHANC"][0] == states["DCMQR"][0] == "ok"
     assert states["DEAD"][0] == "failed" and "refused" in states["DEAD"][1]
-    assert states["PICKY"] == ("failed", "association rejected: called AE title not recognized")
+    assert states["PICKY"] == (
+        "failed", f"association rejected: called AE title not recognized; 127.0.0.1:{rogue.port} "
+        f"is not {rogue.aet}: ask its administrator for its AE title and correct it "
+        "(pacslink ae edit PICKY --aet TITLE)")
     assert len(result.rows) == 2
     assert elapsed < 3 + 2  # bounded by the per-AE timeout, not the sum
 

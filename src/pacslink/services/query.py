@@ -53,6 +53,7 @@ from pacslink.dicomnet.qr import c_find
 from pacslink.errors import QueryError
 from pacslink.identifiers import build_find_identifier, decode_identifier, encode_identifier
 from pacslink.models import Query, QueryLevel, QueryMatch, QueryModel, RemoteAE
+from pacslink.services.rejection import hint
 from pacslink.services.tls import ClientTLS, open_association
 
 FIND_SYNTAXES = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
@@ -200,6 +201,7 @@ async def find_on_ae(
     except NetworkError as exc:
         if result.state != "truncated":  # after C-CANCEL, how the AE ends does not matter
             result.state, result.error = _failure(exc, timeout, len(result.matches))
+            result.error += hint(exc, local.ae_title, ae)
     except QueryError as exc:
         result.state, result.error = "failed", str(exc)
     result.seconds = time.perf_counter() - start

@@ -16,8 +16,8 @@ CALLING_AE_TITLE_NOT_RECOGNIZED = 3
 CALLED_AE_TITLE_NOT_RECOGNIZED = 7
 
 
-def advice(exc: BaseException, local_ae_title: str, ae: RemoteAE) -> str:
-    """``str(exc)``, followed by what to change when ``ae`` rejected our AE titles.
+def hint(exc: BaseException, local_ae_title: str, ae: RemoteAE) -> str:
+    """``"; <what to change>"`` when ``ae`` rejected our AE titles, else ``""``.
 
     Parameters
     ----------
@@ -28,18 +28,22 @@ def advice(exc: BaseException, local_ae_title: str, ae: RemoteAE) -> str:
     ae : RemoteAE
         The AE we called.
     """
-    text = str(exc)
     if not isinstance(exc, AssociationRejected) or exc.rj.source != P.RJ_SOURCE_USER:
-        return text
+        return ""
     name = ae.name or ae.address
     if exc.rj.reason == CALLING_AE_TITLE_NOT_RECOGNIZED:
-        return (f"{text}; {name} does not accept our AE title {local_ae_title}: add "
+        return (f"; {name} does not accept our AE title {local_ae_title}: add "
                 f"{local_ae_title} (this host and our port) to its list of known AEs")
     if exc.rj.reason == CALLED_AE_TITLE_NOT_RECOGNIZED:
         fix = f"pacslink ae edit {ae.name} --aet TITLE" if ae.name else "its AE title"
-        return (f"{text}; {ae.host}:{ae.port} is not {ae.ae_title}: ask its administrator "
+        return (f"; {ae.host}:{ae.port} is not {ae.ae_title}: ask its administrator "
                 f"for its AE title and correct it ({fix})")
-    return text
+    return ""
 
 
-__all__ = ["advice"]
+def advice(exc: BaseException, local_ae_title: str, ae: RemoteAE) -> str:
+    """``str(exc)`` followed by :func:`hint`."""
+    return f"{exc}{hint(exc, local_ae_title, ae)}"
+
+
+__all__ = ["advice", "hint"]
