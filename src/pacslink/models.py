@@ -225,10 +225,14 @@ class VerifyReport:
         Number of index rows checked.
     issues : tuple of VerifyIssue
         Every problem found, in the order found.
+    quarantined : int
+        Files start-up reconciliation moved to the store's ``quarantine`` folder (never
+        acknowledged to their senders); kept for a person to look at, not a problem.
     """
 
     checked: int
     issues: tuple[VerifyIssue, ...] = ()
+    quarantined: int = 0
 
     @property
     def ok(self) -> bool:

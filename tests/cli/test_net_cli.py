@@ -377,3 +377,17 @@ def test_sigterm_as_soon_as_the_port_answers_stops_cleanly(tmp_path: Path,
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 0, stderr.decode()
+
+
+def test_store_verify_mentions_the_quarantine(cli: Cli) -> None:
+    """Files a crash left without a row are not a problem, but a person should see them."""
+    cli.ok("store", "verify")  # creates the store
+    kept = cli.home / "store" / "quarantine" / "20261130T000000Z" / "objects" / "ab"
+    kept.mkdir(parents=True)
+    (kept / "ab12.dcm").write_bytes(b"DICM")
+    result = cli.ok("store", "verify")
+    assert "0 instances checked: OK" in result.stdout
+    assert (f"1 file(s) in {cli.home / 'store' / 'quarantine'}: instances a crash left without "
+            "an index row") in " ".join(result.stdout.split())
+    report = json.loads(cli.ok("store", "verify", "--json").stdout)
+    assert (report["ok"], report["quarantined"]) == (True, 1)

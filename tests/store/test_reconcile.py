@@ -102,7 +102,8 @@ def test_kill_between_rename_and_commit_is_quarantined(
             f"store check after an unclean stop: 1 file(s) without an index row moved to "
             f"{report.quarantine_dir} (never acknowledged to their senders; safe to delete "
             "once you have looked at them)"]
-        assert verify(Store(root, index)).ok
+        checked = verify(Store(root, index))
+        assert checked.ok and checked.quarantined == 1
     finally:
         index.close()
 

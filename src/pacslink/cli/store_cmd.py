@@ -138,7 +138,8 @@ def verify(ctx: typer.Context, json_: JsonOption = False) -> None:
     with state.stderr.status("Verifying the local store..."):
         report = app_.verify_store()
     if json_:
-        print_json(state.stdout, {"checked": report.checked, "ok": report.ok, "issues": [
+        print_json(state.stdout, {"checked": report.checked, "ok": report.ok,
+                                  "quarantined": report.quarantined, "issues": [
             {"problem": i.problem.value, "path": i.path, "sop_instance_uid": i.sop_instance_uid,
              "detail": i.detail} for i in report.issues]})
     else:
@@ -148,5 +149,11 @@ def verify(ctx: typer.Context, json_: JsonOption = False) -> None:
                 f" {issue.path} {issue.sop_instance_uid} {issue.detail}".rstrip()))
         verdict = "[green]OK[/]" if report.ok else f"[red]{len(report.issues)} problems[/]"
         state.stdout.print(f"{report.checked} instances checked: {verdict}")
+        if report.quarantined:
+            folder = app_.settings.store_dir / "quarantine"
+            state.stdout.print(
+                f"{report.quarantined} file(s) in {folder}: instances a crash left without an "
+                "index row, never acknowledged to their senders; look at them (they are DICOM "
+                "files), then delete the folder", markup=False)
     if not report.ok:
         raise typer.Exit(EXIT_FAILURE)

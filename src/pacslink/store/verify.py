@@ -22,6 +22,7 @@ from pacslink.models import StoredInstance, VerifyIssue, VerifyProblem, VerifyRe
 from pacslink.store import paths
 from pacslink.store.ingest import Store
 from pacslink.store.parse import read_part10_header
+from pacslink.store.reconcile import QUARANTINE_DIR
 from pacslink.store.record import clean_text
 
 logger = logging.getLogger(__name__)
@@ -110,8 +111,10 @@ def verify(store: Store) -> VerifyReport:
         issues.append(
             VerifyIssue(VerifyProblem.STALE_TEMP, relpath, "", "left by an interrupted transfer")
         )
+    quarantine = store.root / QUARANTINE_DIR
+    quarantined = sum(1 for p in quarantine.rglob("*.dcm")) if quarantine.is_dir() else 0
     logger.info("verified %d indexed instance(s): %d issue(s)", checked, len(issues))
-    return VerifyReport(checked=checked, issues=tuple(issues))
+    return VerifyReport(checked=checked, issues=tuple(issues), quarantined=quarantined)
 
 
 __all__ = ["sha256_of", "verify"]
