@@ -250,18 +250,7 @@ class Index:
         study_pk = self._ensure(conn, Level.STUDY, values, patient_pk, overwrite)
         series_pk = self._ensure(conn, Level.SERIES, values, study_pk, overwrite)
         row: dict[str, Any] = {a.column: values.get(a.keyword) for a in attributes_of(Level.IMAGE)}
-        received_at = record.received_at.astimezone(UTC)
-        if self._dialect == "sqlite":
-            received_at = received_at.replace(tzinfo=None)  # stored as UTC text
-        row.update(
-            series_pk=series_pk,
-            path=record.path,
-            size=record.size,
-            sha256=record.sha256,
-            transfer_syntax_uid=record.transfer_syntax_uid,
-            calling_ae=record.calling_ae,
-            received_at=received_at,
-        )
+        row.update(series_pk=series_pk, **record.file_columns(naive_utc=self._dialect == "sqlite"))
         return row
 
     def add_instance(self, record: InstanceRecord, *, replace: bool = False) -> bool:

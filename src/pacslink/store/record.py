@@ -13,7 +13,7 @@ import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydicom import config
@@ -69,6 +69,16 @@ class InstanceRecord:
     transfer_syntax_uid: str
     calling_ae: str
     received_at: datetime
+
+    def file_columns(self, *, naive_utc: bool) -> dict[str, Any]:
+        """The instance row's file columns (:data:`~.schema.FILE_COLUMNS`).
+
+        ``naive_utc``: ``received_at`` as naive UTC, which SQLite stores as text.
+        """
+        received_at = self.received_at.astimezone(UTC)
+        return {"path": self.path, "size": self.size, "sha256": self.sha256,
+                "transfer_syntax_uid": self.transfer_syntax_uid, "calling_ae": self.calling_ae,
+                "received_at": received_at.replace(tzinfo=None) if naive_utc else received_at}
 
     @property
     def sop_instance_uid(self) -> str:

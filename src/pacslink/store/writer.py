@@ -28,7 +28,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -239,14 +238,7 @@ class IndexWriter:
         for level in self._levels:
             parent = self._ensure(cursor, level, values, parent)
         row: dict[str, Any] = {column: values.get(keyword) for column, keyword in self._image_attrs}
-        received_at = record.received_at.astimezone(UTC)
-        if self._sqlite:
-            received_at = received_at.replace(tzinfo=None)  # stored as UTC text
-        row.update(
-            series_pk=parent, path=record.path, size=record.size, sha256=record.sha256,
-            transfer_syntax_uid=record.transfer_syntax_uid, calling_ae=record.calling_ae,
-            received_at=received_at,
-        )
+        row.update(series_pk=parent, **record.file_columns(naive_utc=self._sqlite))
         cursor.execute(self._insert_instance.sql, self._insert_instance.params(row))
         inserted = cursor.fetchone() is not None
         if savepoint:
