@@ -80,7 +80,7 @@ class ServiceProvider:
         ours = self.local.ae_title.strip()
         if rq.called_ae_title.strip() != ours:
             return (P.AssociateRJ(P.RJ_PERMANENT, P.RJ_SOURCE_USER, 7),
-                    f"it called {_printable(rq.called_ae_title.strip())!r}, but this AE is "
+                    f"it called {printable(rq.called_ae_title.strip())!r}, but this AE is "
                     f"{ours!r}; set the called (destination) AE title on the caller to {ours}")
         return None
 
@@ -128,7 +128,7 @@ async def _unsupported() -> AsyncIterator[QRResponse]:
     yield QRResponse(S.SOP_CLASS_NOT_SUPPORTED)
 
 
-def _printable(title: str) -> str:
+def printable(title: str) -> str:
     """A peer's AE title for a log line: control characters (a forged newline) as ``?``."""
     return "".join(c if c.isprintable() else "?" for c in title)
 
@@ -319,7 +319,7 @@ class DicomServer:
         if rejection is not None:
             rj, why = rejection if isinstance(rejection, tuple) else (rejection, "")
             log.warning("rejected association from %s@%s:%s: %s%s",
-                        _printable(rq.calling_ae_title), *assoc.peer_address, rj.describe(),
+                        printable(rq.calling_ae_title), *assoc.peer_address, rj.describe(),
                         f"; {why}" if why else "")
             await assoc.send_pdu(rj.encode(), "Evt8")
             self.provider.on_association(assoc, "rejected", rj.describe())

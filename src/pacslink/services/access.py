@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pacslink.conformance import VERIFICATION_SOP_CLASS
 from pacslink.dicomnet import pdu as P
-from pacslink.dicomnet.server import Rejection
+from pacslink.dicomnet.server import Rejection, printable
 from pacslink.errors import PacslinkError
 from pacslink.models import RemoteAE
 
@@ -221,12 +221,6 @@ async def resolve_host(host: str) -> set[_Address]:
     return {a for a in found if a is not None}
 
 
-def printable(text: str) -> str:
-    """``text`` with control characters as ``?``: a peer's AE title goes into log lines,
-    and a newline in it must not forge one (AE VR excludes control characters, PS3.5 6.2)."""
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
 def _address(text: str) -> _Address | None:
     """An IP address (an IPv4-mapped IPv6 one as IPv4; any zone id dropped), or ``None``."""
     try:
@@ -247,7 +241,6 @@ __all__ = [
     "CachedRegistry",
     "Caller",
     "CallerPolicy",
-    "printable",
     "resolve_host",
     "verification_only",
 ]
