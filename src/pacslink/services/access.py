@@ -152,6 +152,13 @@ class CallerPolicy:
         found += [Caller(title, host) for title, host in self.expected() if title == ae_title]
         return found, problem
 
+    def _add_command(self, shown: str, address: str) -> str:
+        """The ``pacslink ae add`` that registers the caller ``shown`` at ``address``."""
+        name = _NOT_IN_NAME.sub("_", shown).strip("._-")[:64] or "NAME"
+        return (f"`pacslink {self.home_option}ae add {shlex.quote(name)} --aet "
+                f"{shlex.quote(shown)} --host {address} --port 104` (--port: its own DICOM "
+                "port; 104 if it only sends)")
+
     async def check(self, rq: P.AssociateRQ, peer: tuple[str, int]) -> Rejection | None:
         """``None`` to accept, else the rejection (reason 3) with what to change.
 
@@ -165,10 +172,6 @@ class CallerPolicy:
         title = rq.calling_ae_title.strip()
         address = peer[0]
         shown = printable(title)
-        name = _NOT_IN_NAME.sub("_", shown).strip("._-")[:64] or "NAME"
-        add = (f"`pacslink {self.home_option}ae add {shlex.quote(name)} --aet "
-               f"{shlex.quote(shown)} --host {address} --port 104` (--port: its own DICOM "
-               "port; 104 if it only sends)")
         callers, problem = await self.callers(title)
         if not callers:
             if self.accept_unknown:
@@ -182,7 +185,8 @@ class CallerPolicy:
             if problem:
                 return CALLING_AE_NOT_RECOGNIZED, (
                     f"{problem}; every caller counts as unknown until the file is fixed")
-            why = (f"{shown} is not a configured remote AE; add it with {add}, or set "
+            why = (f"{shown} is not a configured remote AE; add it with "
+                   f"{self._add_command(shown, address)}, or set "
                    "accept_unknown_callers = true (in [settings] of pacslink.toml, or "
                    "PACSLINK_ACCEPT_UNKNOWN_CALLERS=true)")
             return CALLING_AE_NOT_RECOGNIZED, why
@@ -196,7 +200,7 @@ class CallerPolicy:
         unresolved = [host for host, allowed in zip(hosts, resolved) if not allowed]
         names = [c.name for c in callers if c.name]
         fix = (f"`pacslink {self.home_option}ae edit {names[0]} --host {address}`" if names
-               else add)
+               else self._add_command(shown, address))
         why = (f"{shown} is allowed from {', '.join(hosts)} only (check_caller_host = true)"
                + (f"; {', '.join(unresolved)} does not resolve" if unresolved else "")
                + f"; correct it with {fix} or set check_caller_host = false (in [settings] "
