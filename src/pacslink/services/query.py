@@ -53,7 +53,7 @@ from pacslink.dicomnet.qr import c_find
 from pacslink.errors import QueryError
 from pacslink.identifiers import build_find_identifier, decode_identifier, encode_identifier
 from pacslink.models import Query, QueryLevel, QueryMatch, QueryModel, RemoteAE
-from pacslink.services.rejection import hint
+from pacslink.services.rejection import rejected
 from pacslink.services.tls import ClientTLS, open_association
 
 FIND_SYNTAXES = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
@@ -200,8 +200,10 @@ async def find_on_ae(
                         result.error = f"C-FIND answered {S.describe(response.status)}{comment}"
     except NetworkError as exc:
         if result.state != "truncated":  # after C-CANCEL, how the AE ends does not matter
-            result.state, result.error = _failure(exc, timeout, len(result.matches))
-            result.error += hint(exc, local.ae_title, ae)
+            if isinstance(exc, AssociationRejected):
+                result.state, result.error = "failed", rejected(exc, local.ae_title, ae)
+            else:
+                result.state, result.error = _failure(exc, timeout, len(result.matches))
     except QueryError as exc:
         result.state, result.error = "failed", str(exc)
     result.seconds = time.perf_counter() - start
@@ -210,8 +212,6 @@ async def find_on_ae(
 
 def _failure(exc: NetworkError, timeout: float, kept: int) -> tuple[str, str]:
     """The state and the words for a C-FIND that ended with ``exc``."""
-    if isinstance(exc, AssociationRejected):
-        return "failed", f"association rejected: {exc.rj.describe().split(': ', 1)[-1]}"
     if isinstance(exc, NetworkTimeout):
         return "timeout", f"timed out after {timeout:g} s"
     if isinstance(exc, DatasetTooLarge):

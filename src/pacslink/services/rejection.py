@@ -46,4 +46,10 @@ def advice(exc: BaseException, local_ae_title: str, ae: RemoteAE) -> str:
     return f"{exc}{hint(exc, local_ae_title, ae)}"
 
 
-__all__ = ["advice", "hint"]
+def rejected(exc: AssociationRejected, local_ae_title: str, ae: RemoteAE) -> str:
+    """``association rejected: <reason>`` followed by :func:`hint` (one line per AE)."""
+    reason = exc.rj.describe().split(": ", 1)[-1]
+    return f"association rejected: {reason}{hint(exc, local_ae_title, ae)}"
+
+
+__all__ = ["advice", "hint", "rejected"]

@@ -48,7 +48,7 @@ from pacslink.services.contexts import storage_scp_contexts
 from pacslink.services.counters import CounterCheck, describe_problems
 from pacslink.services.query import find_on_ae
 from pacslink.services.scp import StorageSCP
-from pacslink.services.rejection import hint
+from pacslink.services.rejection import rejected
 from pacslink.services.tls import ClientTLS, open_association
 from pacslink.services.tracking import RetrieveRegistry, Tracker
 
@@ -349,8 +349,7 @@ class Retriever:
         try:
             yield tracker
         except AssociationRejected as exc:
-            report.error = (f"association rejected: {exc.rj.describe().split(': ', 1)[-1]}"
-                            f"{hint(exc, self.local.ae_title, ae)}")
+            report.error = rejected(exc, self.local.ae_title, ae)
         except NetworkError as exc:
             report.error = str(exc)
         finally:
