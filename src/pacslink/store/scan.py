@@ -30,6 +30,7 @@ from pydicom.datadict import dictionary_VR
 from pacslink.store.parse import HEADER_READ_BYTES
 from pacslink.store.record import MAX_VALUE_BYTES
 from pacslink.store.schema import ATTRIBUTES, LAST_TAG
+from pacslink.store.structure import LONG_LENGTH_VRS, MAX_SEQUENCE_DEPTH
 
 #: Raw values by tag: ``(VR or None for implicit VR, value bytes or None if too long)``.
 RawValues = dict[int, tuple[str | None, bytes | None]]
@@ -37,16 +38,13 @@ RawValues = dict[int, tuple[str | None, bytes | None]]
 #: Reads ``n`` bytes at an offset of the data set; shorter at its end.
 ReadAt = Callable[[int, int], bytes]
 
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
-                       b"UR", b"UT", b"UV"})
 _SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS",
                         b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
                         b"US"})
-_VR_TEXT = {vr: vr.decode() for vr in _LONG_VRS | _SHORT_VRS}
+_VR_TEXT = {vr: vr.decode() for vr in LONG_LENGTH_VRS | _SHORT_VRS}
 _WANTED = frozenset(a.tag for a in ATTRIBUTES) | {0x00080005}
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_MAX_DEPTH = 32
 
 
 class _Unusual(Exception):
@@ -94,7 +92,7 @@ class _Walker:
         if group == 0xFFFE:  # items and delimiters: a 4-byte length, no VR
             group, elem, length = self.tag_length(raw)
             return tag, None, length, pos + 8
-        if vr in _LONG_VRS:
+        if vr in LONG_LENGTH_VRS:
             (length,) = self.long_length(self.get(pos + 8, 4))
             return tag, _VR_TEXT[vr], length, pos + 12
         if vr not in _SHORT_VRS:
@@ -104,10 +102,11 @@ class _Walker:
     def skip_nested(self, pos: int, delimiter: int, depth: int) -> int:
         """Walk elements from ``pos`` to past ``delimiter``; return the end position.
 
-        ``depth`` counts the sequences around ``pos``; deeper than :data:`_MAX_DEPTH` is
-        unusual, so the structure check decides (and refuses) such a data set.
+        ``depth`` counts the sequences around ``pos``; deeper than
+        :data:`~.structure.MAX_SEQUENCE_DEPTH` is unusual, so the structure check decides
+        (and refuses) such a data set.
         """
-        if depth > _MAX_DEPTH:
+        if depth > MAX_SEQUENCE_DEPTH:
             raise _Unusual
         while True:
             tag, vr, length, pos = self.header(pos)
@@ -138,7 +137,7 @@ class _Walker:
         Sequences nest the same whether their lengths are defined or not (PS3.5 7.5), so
         defined lengths are walked too, not skipped.
         """
-        if depth > _MAX_DEPTH:
+        if depth > MAX_SEQUENCE_DEPTH:
             raise _Unusual
         while pos < end:
             tag, vr, length, pos = self.header(pos)

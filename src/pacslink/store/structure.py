@@ -22,7 +22,9 @@ from typing import Any, BinaryIO
 
 from pacslink.errors import DatasetParseError
 
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+#: Explicit VRs with a reserved field and a 4-byte length (PS3.5 7.1.2).
+LONG_LENGTH_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
+                             b"UN", b"UR", b"UT", b"UV"})
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xE000, 0xE00D, 0xE0DD
 _PIXEL_DATA = (0x7FE0, 0x0010)
@@ -92,7 +94,7 @@ class _Walker:
             return group, elem
         if not self.implicit:
             group, elem, vr, length = self._tag_vr_length.unpack(head)
-            if vr in _LONG_VRS:
+            if vr in LONG_LENGTH_VRS:
                 (length,) = self._length.unpack(self._read(4))
         if length == _UNDEFINED:
             if vr == b"SQ" or (vr == b"" and (group, elem) != _PIXEL_DATA):
