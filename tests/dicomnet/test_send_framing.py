@@ -18,6 +18,7 @@ import pytest
 
 from pacslink.dicomnet.association import WRITE_BATCH, AEConfig, Association, FileDataset
 from pacslink.dicomnet.commands import C_STORE_RQ, DATASET_PRESENT, NO_DATASET, Command
+from pacslink.dicomnet.errors import DIMSEError
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -49,13 +50,18 @@ async def wire() -> AsyncIterator[Wire]:
     assoc = Association(reader, writer, local=AEConfig("SCU", "2.25.1"), is_requestor=True)
     assoc.fsm.state = "Sta6"
     writes: list[int] = []
-    original = writer.writelines
+    original_lines, original_write = writer.writelines, writer.write
 
-    def counting(parts: list[bytes | memoryview]) -> None:
+    def counting_lines(parts: list[bytes | memoryview]) -> None:
         writes.append(sum(len(p) for p in parts))
-        original(parts)
+        original_lines(parts)
 
-    writer.writelines = counting  # type: ignore[method-assign]
+    def counting_write(data: bytes | memoryview) -> None:
+        writes.append(len(data))
+        original_write(data)
+
+    writer.writelines = counting_lines  # type: ignore[method-assign]
+    writer.write = counting_write  # type: ignore[method-assign]
     yield Wire(assoc, received, done, writes)
     writer.close()
     server.close()
@@ -142,3 +148,31 @@ async def test_unlimited_peer_gets_large_pdus_and_an_empty_data_set_one_last_pdv
     echo = Command.decode(pdus[4][3])
     assert pdus[4][2] == 0x03 and echo.CommandDataSetType == NO_DATASET and echo.MessageID == 9
     assert len(pdus) == 5
+
+
+async def test_files_one_after_another_reuse_the_buffer_without_mixing_bytes(
+    wire: Wire, tmp_path: Path
+) -> None:
+    # a large file, then a small one that fits in a part of the buffer the first left
+    # behind, then a large one again: each data set arrives exactly, nothing of another
+    wire.assoc.peer_max_pdu = 16384
+    payloads = [b"\xaa" * 700_000, b"small data set", bytes(range(256)) * 1500]
+    for i, payload in enumerate(payloads):
+        path = tmp_path / f"{i}.dcm"
+        path.write_bytes(b"P" * 132 + payload)
+        await wire.assoc.send_message(3, store_rq(), FileDataset(path, 132, len(payload)))
+    pdus = parse(await finish(wire))
+    received: list[bytes] = []
+    for _, _, flags, data in pdus:
+        if flags & 1:  # a command starts the next data set
+            received.append(b"")
+        else:
+            received[-1] += data
+    assert received == payloads
+
+
+async def test_file_that_shrank_while_being_sent_is_an_error(wire: Wire, tmp_path: Path) -> None:
+    path = tmp_path / "short.dcm"
+    path.write_bytes(b"P" * 132 + b"\x01" * 1000)
+    with pytest.raises(DIMSEError, match="shrank while being sent"):
+        await wire.assoc.send_message(3, store_rq(), FileDataset(path, 132, 5000))

@@ -172,6 +172,9 @@ class Association:
         self.ac: P.AssociateAC | None = None
         self.contexts: dict[int, AcceptedContext] = {}
         self.peer_max_pdu = 0
+        #: Reused by :meth:`_send_file` for each batch of PDUs (the transport copies
+        #: whatever it cannot send at once, so the buffer is free again after a write).
+        self._send_buffer = bytearray()
         self.peer_address: tuple[str, int] = _peer(writer)
         self._pending: deque[P.PDV] = deque()
         self._message_id = 0
@@ -298,7 +301,10 @@ class Association:
         if self._closed:
             raise AssociationAborted("the association is closed")
         try:
-            self.writer.writelines(parts)
+            if len(parts) == 1:
+                self.writer.write(parts[0])  # writelines would join (copy) even one part
+            else:
+                self.writer.writelines(parts)
             await self.writer.drain()
         except (ConnectionError, OSError) as exc:
             self._closed_by_peer()
@@ -456,23 +462,42 @@ class Association:
     async def _send_file(
         self, context_id: int, source: FileDataset, head: list[bytes | memoryview]
     ) -> None:
-        """Stream ``source`` after the PDUs in ``head``: one read and one write per batch."""
-        batch = self._batch()
+        """Stream ``source`` after the PDUs in ``head``, about :data:`WRITE_BATCH` per write.
+
+        Each batch of P-DATA-TF PDUs is built in one buffer kept by the association:
+        the PDU and PDV headers are packed in place and the file is read straight
+        into the gaps between them, so the data set is copied once (file to buffer)
+        before the kernel takes it, and no memory is allocated per batch.
+        """
+        size = self._max_fragment()
+        per_batch = max(1, WRITE_BATCH // size)
         remaining = source.length
-        parts = head
+        prefix = b"".join(head)
+        needed = len(prefix) + min(per_batch, max(1, -(-remaining // size))) * (size + 12)
+        if len(self._send_buffer) < needed:
+            self._send_buffer = bytearray(needed)
+        buffer = self._send_buffer
+        view = memoryview(buffer)
         with open(source.path, "rb", buffering=0) as f:
             f.seek(source.offset)
+            pos = len(prefix)
+            view[:pos] = prefix
             while True:
-                wanted = min(batch, remaining)
-                data = f.read(wanted)
-                if len(data) != wanted:
-                    raise DIMSEError(f"{source.path} shrank while being sent")
-                remaining -= wanted
-                parts += self._fragments(context_id, data, 0, last=remaining == 0)
-                await self._write(*parts)
+                for _ in range(per_batch):
+                    n = min(size, remaining)
+                    remaining -= n
+                    _PDV_HEADER.pack_into(buffer, pos, P.P_DATA_TF, n + 6, n + 2, context_id,
+                                          2 if remaining == 0 else 0)
+                    pos += 12
+                    if n and f.readinto(view[pos : pos + n]) != n:
+                        raise DIMSEError(f"{source.path} shrank while being sent")
+                    pos += n
+                    if remaining == 0:
+                        break
+                await self._write(view[:pos])
                 if remaining == 0:
                     return
-                parts = []
+                pos = 0
 
     async def _next_pdv(self, timeout: float | None) -> P.PDV | None:
         """The next PDV; ``None`` when the peer asked to release (already answered)."""
