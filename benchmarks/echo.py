@@ -7,11 +7,13 @@ Both ask the same ``storescp`` (a DCMTK Verification SCP), alternately:
 * new association each: N associations of one C-ECHO each (the engine opens and
   releases N associations in one process; DCMTK has no such option, so ``echoscu`` is
   started N times and pays a process start per association).
+
+The engine runs under :func:`pacslink.api.run`, as the CLI does: uvloop's event loop
+when it is installed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from benchmarks.common import (
@@ -25,6 +27,7 @@ from benchmarks.common import (
 from benchmarks.receive import AT_LEAST_DCMTK
 from benchmarks.results import Row
 from pacslink import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from pacslink.api import run as run_coroutine
 from pacslink.dicomnet.association import AEConfig
 from pacslink.dicomnet.client import c_echo, echo_association
 
@@ -56,7 +59,7 @@ def plan(ctx: Context) -> list[Row]:
     definition = "pacslink rate / echoscu rate, per repetition"
     return [
         Row("echo_one_association", "echo", f"C-ECHO x {s.echo_one:,} on one association",
-            "echoes/s", "engine: echo_association + c_echo loop",
+            "echoes/s", "engine: echo_association + c_echo loop, under pacslink.api.run",
             f"echoscu --repeat {s.echo_one}", AT_LEAST_DCMTK, ratio_definition=definition,
             notes=["both against storescp"]),
         Row("echo_new_association", "echo", f"C-ECHO x {s.echo_new}, new association each",
@@ -78,8 +81,8 @@ def measure(ctx: Context, rows: list[Row]) -> None:
             seconds: dict[str, float] = {}
             for side in alternate(rep, ["pacslink", "dcmtk"]):
                 if side == "pacslink":
-                    seconds["one"] = asyncio.run(_echo_one_association(port, n_one))
-                    seconds["new"] = asyncio.run(_echo_new_associations(port, n_new))
+                    seconds["one"] = run_coroutine(_echo_one_association(port, n_one))
+                    seconds["new"] = run_coroutine(_echo_new_associations(port, n_new))
                 else:
                     seconds["dcmtk_one"], _ = run(
                         ["echoscu", "-aec", SCP_AET, "--repeat", str(n_one), *target],

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.text import Text
 
 from pacslink.aetitle import validate_port
-from pacslink.api import Pacslink, Query, QueryLevel, RetrieveProgress, RetrieveTarget
+from pacslink.api import Pacslink, Query, QueryLevel, RetrieveProgress, RetrieveTarget, run
 from pacslink.cli.common import EXIT_FAILURE, CliState, get_state, sigterm_as_sigint, validated
 from pacslink.cli.store_cmd import print_studies
 from pacslink.errors import PacslinkError
@@ -88,7 +88,7 @@ def demo(
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, sigterm_as_sigint)  # the web server re-raises it on exit
     try:
-        ok = asyncio.run(_run(client, pacs, state, web_port=None if exit_ else web_port))
+        ok = run(_run(client, pacs, state, web_port=None if exit_ else web_port))
     except KeyboardInterrupt:
         ok = True
     finally:

@@ -14,7 +14,6 @@ With ``--tls`` the port speaks DICOM TLS only (PS3.15 B.1, TLS 1.2 or later) wit
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +21,7 @@ import typer
 from rich.text import Text
 
 from pacslink.aetitle import validate_port
-from pacslink.api import Pacslink, StoredEvent, describe_status
+from pacslink.api import Pacslink, StoredEvent, describe_status, run
 from pacslink.cli.common import (
     get_state,
     plural,
@@ -104,7 +103,7 @@ def listen(
         finally:
             await server.close()
 
-    asyncio.run(serve())
+    run(serve())
     app.close()
     state.stderr.print(f"Stopped: {plural(counts['stored'], 'instance')} stored, "
                        f"{counts['failed']} refused.", markup=False)

@@ -7,7 +7,6 @@ prints each rejected association as a ``warning:`` line on stderr.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from pacslink.aetitle import parse_ae_address, validate_port
-from pacslink.api import Pacslink, Quirks
+from pacslink.api import Pacslink, Quirks, run
 from pacslink.cli.common import (
     configure_logging,
     get_state,
@@ -118,5 +117,5 @@ def serve(
         finally:
             await server.close()
 
-    asyncio.run(run_server())
+    run(run_server())
     pacs.close()

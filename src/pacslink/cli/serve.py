@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from pacslink.api import Pacslink
+from pacslink.api import Pacslink, run
 from pacslink.cli.common import get_state, sigterm_as_sigint, validated
 from pacslink.config import validate_port
 
@@ -59,7 +59,7 @@ def serve(
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, sigterm_as_sigint)  # uvicorn re-raises it once it has stopped
     try:
-        asyncio.run(main())
+        run(main())
     except KeyboardInterrupt:
         pass
     finally:

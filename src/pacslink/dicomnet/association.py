@@ -32,6 +32,7 @@ from pacslink.dicomnet.errors import (
     NoAcceptedContext,
     PDUError,
 )
+from pacslink.dicomnet.deadline import ReadDeadline
 from pacslink.dicomnet.fsm import PDU_EVENTS, StateMachine
 from pacslink.dicomnet.tls import describe_tls_error
 
@@ -177,6 +178,7 @@ class Association:
         self._send_buffer = bytearray()
         self.peer_address: tuple[str, int] = _peer(writer)
         self._pending: deque[P.PDV] = deque()
+        self._deadline = ReadDeadline()
         self._message_id = 0
         self._closed = False
         self._discarded = False
@@ -227,8 +229,7 @@ class Association:
             if _buffered(reader) >= 6:  # already received: no deadline to arm
                 header = await reader.readexactly(6)
             else:
-                async with asyncio.timeout(timeout):
-                    header = await reader.readexactly(6)
+                header = await self._read_within(6, timeout)
         except TimeoutError as exc:
             raise NetworkTimeout(f"no PDU from the peer within {timeout:g} s") from exc
         except ssl.SSLError as exc:
@@ -252,8 +253,7 @@ class Association:
             if _buffered(reader) >= length:
                 body = await reader.readexactly(length)
             else:
-                async with asyncio.timeout(self.limits.pdu_timeout):
-                    body = await reader.readexactly(length)
+                body = await self._read_within(length, self.limits.pdu_timeout)
         except TimeoutError as exc:
             await self.abort()
             raise NetworkTimeout(
@@ -277,6 +277,18 @@ class Association:
             await self.close()
             raise AssociationAborted(f"association {abort.describe()}")
         return pdu_type, body
+
+    async def _read_within(self, n: int, timeout: float | None) -> bytes:
+        """``readexactly(n)``, raising :class:`TimeoutError` after ``timeout`` seconds."""
+        deadline = self._deadline
+        deadline.arm(timeout)
+        try:
+            return await self.reader.readexactly(n)
+        except asyncio.CancelledError:
+            deadline.raise_if_expired()
+            raise
+        finally:
+            deadline.disarm()
 
     def _tls_failed(self, exc: ssl.SSLError) -> AssociationAborted:
         """A TLS alert or a bad record ended the connection (e.g. the server refused our
@@ -362,6 +374,7 @@ class Association:
     def _closed_by_peer(self) -> None:
         self.fsm.state = "Sta1"
         self._closed = True
+        self._deadline.close()
         self.writer.close()
 
     def discard(self) -> None:
@@ -372,11 +385,13 @@ class Association:
         to shut down, and asyncio may never report such a connection closed.
         """
         self._closed = self._discarded = True
+        self._deadline.close()
         self.fsm.state = "Sta1"
         self.writer.transport.abort()
 
     async def close(self) -> None:
         """Close the transport (idempotent)."""
+        self._deadline.close()
         if self._discarded:
             return
         if not self._closed:

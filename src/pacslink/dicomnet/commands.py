@@ -129,8 +129,9 @@ class Command:
     def encode(self) -> bytes:
         """Encode as Implicit VR Little Endian with CommandGroupLength first."""
         parts: list[bytes] = []
+        values = self.__dict__
         for keyword, tag, vr in _ENCODERS:
-            value = getattr(self, keyword)
+            value = values[keyword]
             if value is None:
                 continue
             raw = _PACK_US(value) if vr == "US" else _encode_value(vr, value)
@@ -168,8 +169,11 @@ class Command:
             pos += length
         if "CommandField" not in values:
             raise DIMSEError("command set has no CommandField (0000,0100)")
-        values.setdefault("CommandDataSetType", NO_DATASET)
-        return cls(**values)
+        # what the dataclass __init__ would do, without its frozen per-field setattr:
+        # a C-ECHO decodes one of these per message
+        command = object.__new__(cls)
+        command.__dict__.update(_DEFAULTS, **values)
+        return command
 
     def describe(self) -> str:
         """One log line without patient data."""
@@ -179,6 +183,10 @@ class Command:
             if value is not None and f.name not in ("CommandField", "CommandDataSetType"):
                 parts.append(f"{f.name}={value:#06x}" if f.name == "Status" else f"{f.name}={value}")
         return " ".join(parts)
+
+
+#: Every field's default, for :meth:`Command.decode` (``CommandField`` is always decoded).
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Command) if f.name != "CommandField"}
 
 
 def _encode_value(vr: str, value: Any) -> bytes:
