@@ -8,8 +8,7 @@ Both ask the same ``storescp`` (a DCMTK Verification SCP), alternately:
   releases N associations in one process; DCMTK has no such option, so ``echoscu`` is
   started N times and pays a process start per association).
 
-The engine runs under :func:`pacslink.api.run`, as the CLI does: uvloop's event loop
-when it is installed.
+The engine runs under :func:`pacslink.api.run`, as the CLI does.
 """
 
 from __future__ import annotations

@@ -118,7 +118,27 @@ def test_json_is_written_verbatim_and_parses() -> None:
     print_json(Console(file=out, highlight=False, soft_wrap=True), data)
     text = out.getvalue()
     assert json.loads(text) == data
-    assert text == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    assert text == json.dumps(data, ensure_ascii=False) + "\n"  # flat: one line
+
+
+def test_json_is_indented_down_to_flat_objects_which_take_one_line_each() -> None:
+    out = io.StringIO()
+    matches = [{"PatientID": f"P{i}", "StudyInstanceUID": f"1.2.{i}", "aes": ["A", "B"],
+                "ModalitiesInStudy": ["CT", "SR"], "NumberOfStudyRelatedInstances": i,
+                "note": None, "empty": {}} for i in range(3)]
+    data = {"level": "STUDY", "seconds": 1.5, "aes": [{"name": "A", "error": None}],
+            "results": matches, "none": [], "nested": {"deeper": [[1, 2], [3]]}}
+    print_json(Console(file=out, highlight=False, soft_wrap=True), data)
+    text = out.getvalue()
+    assert json.loads(text) == data
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[-1] == "}"
+    assert '  "level": "STUDY",' in lines and '  "none": [],' in lines
+    for match in matches:  # each match whole on one line of its own
+        assert f"    {json.dumps(match, ensure_ascii=False)}," in lines or \
+            f"    {json.dumps(match, ensure_ascii=False)}" in lines
+    assert '    {"name": "A", "error": null}' in lines
+    assert '    "deeper": [[1, 2], [3]]' in lines
 
 
 def test_a_plain_line_stays_one_line_and_keeps_markup_like_text() -> None:
