@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 #: Markdown table header; ``python -m benchmarks`` prints the same table at the end.
-COLUMNS = ("scenario", "pacslink (median)", "DCMTK (median)", "ratio (median of pairs)",
+COLUMNS = ("scenario", "pacslink (median)", "DCMTK (median)", "ratio: median of pairs (range)",
            "target", "met?", "notes")
 
 
@@ -201,6 +201,8 @@ def table_line(row: Row) -> str:
                   else f"{_number(row.theirs_median)} {row.unit}")
         ratio = ("—" if row.ratio_median is None
                  else f"{row.ratio_median:.2f}x{row.ratio_suffix}")
+        if len(row.ratios) > 1:  # the spread of the pairs: how far one run can be trusted
+            ratio += f" ({min(row.ratios):.2f}-{max(row.ratios):.2f})"
     for name, value in row.extra.items():
         label = EXTRA_LABELS.get(name, name.replace("_", " ") + " {}")
         notes.append(label.format(_number(value)))
