@@ -118,16 +118,18 @@ def test_json_is_written_verbatim_and_parses() -> None:
     print_json(Console(file=out, highlight=False, soft_wrap=True), data)
     text = out.getvalue()
     assert json.loads(text) == data
-    assert text == json.dumps(data, ensure_ascii=False) + "\n"  # flat: one line
+    assert text == ('{\n  "name": "[red]Müller[/red] :smile:",\n  "lines": "a\\nb\\u001b[31m",\n'
+                    '  "n": [1, 2]\n}\n')
 
 
-def test_json_is_indented_down_to_flat_objects_which_take_one_line_each() -> None:
+def test_json_is_indented_down_to_records_which_take_one_line_each() -> None:
     out = io.StringIO()
     matches = [{"PatientID": f"P{i}", "StudyInstanceUID": f"1.2.{i}", "aes": ["A", "B"],
                 "ModalitiesInStudy": ["CT", "SR"], "NumberOfStudyRelatedInstances": i,
                 "note": None, "empty": {}} for i in range(3)]
     data = {"level": "STUDY", "seconds": 1.5, "aes": [{"name": "A", "error": None}],
-            "results": matches, "none": [], "nested": {"deeper": [[1, 2], [3]]}}
+            "results": matches, "none": [], "nested": {"deeper": [[1, 2], [3]]},
+            "one": {"PatientID": "P9", "n": 1}}
     print_json(Console(file=out, highlight=False, soft_wrap=True), data)
     text = out.getvalue()
     assert json.loads(text) == data
@@ -138,7 +140,9 @@ def test_json_is_indented_down_to_flat_objects_which_take_one_line_each() -> Non
         assert f"    {json.dumps(match, ensure_ascii=False)}," in lines or \
             f"    {json.dumps(match, ensure_ascii=False)}" in lines
     assert '    {"name": "A", "error": null}' in lines
-    assert '    "deeper": [[1, 2], [3]]' in lines
+    assert '    "deeper": [[1, 2], [3]],' in lines or '    "deeper": [[1, 2], [3]]' in lines
+    # an object that is not a record of an array keeps one key per line
+    assert '  "one": {' in lines and '    "PatientID": "P9",' in lines
 
 
 def test_a_plain_line_stays_one_line_and_keeps_markup_like_text() -> None:

@@ -199,26 +199,27 @@ def validated(flag: str, check: Callable[[str], _T], value: str) -> _T:
 def print_json(console: Console, data: Any) -> None:
     """Print ``data`` as JSON, unstyled and unwrapped, for scripts to parse.
 
-    Indented, except that an object or array holding only scalars (one C-FIND match,
-    one AE's outcome) takes one line: 5,000 matches read as 5,000 lines, ``grep``
-    finds a patient's, and each line is encoded by :mod:`json`'s C encoder (with
-    ``indent`` it falls back to Python, ~5x slower on such documents). Written straight
-    to the console's file: Rich would split megabytes of JSON into styled lines.
+    Indented, except that a record in an array (an object holding only scalars: one
+    C-FIND match, one AE, one setting) takes one line, as does an array of scalars:
+    5,000 matches read as 5,000 lines, ``grep`` finds a patient's, and each line is
+    encoded by :mod:`json`'s C encoder (with ``indent`` it falls back to Python, ~5x
+    slower on such documents). Written straight to the console's file: Rich would split
+    megabytes of JSON into styled lines.
     """
     console.file.write(json_text(data) + "\n")
     console.file.flush()
 
 
-def json_text(data: Any, indent: str = "") -> str:
+def json_text(data: Any, indent: str = "", *, in_array: bool = False) -> str:
     """``data`` as JSON laid out as :func:`print_json` describes."""
-    if isinstance(data, dict) and data and not _flat(data.values()):
-        inner = indent + "  "
+    inner = indent + "  "
+    if isinstance(data, dict) and data and not (in_array and _flat(data.values())):
         items = (f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {json_text(v, inner)}"
                  for k, v in data.items())
         return "{\n" + ",\n".join(items) + f"\n{indent}}}"
-    if isinstance(data, list) and data and not _flat(data):
-        inner = indent + "  "
-        return "[\n" + ",\n".join(inner + json_text(v, inner) for v in data) + f"\n{indent}]"
+    if isinstance(data, list | tuple) and data and not _flat(data):
+        return "[\n" + ",\n".join(inner + json_text(v, inner, in_array=True)
+                                    for v in data) + f"\n{indent}]"
     return json.dumps(data, ensure_ascii=False)
 
 
