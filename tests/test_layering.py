@@ -31,6 +31,7 @@ LAYERS = {
     "conformance": "domain",
     "identifiers": "domain",
     "identifier_reader": "domain",
+    "query_dictionary": "domain",
     "imaging": "domain",
     "samples": "domain",
     "dicomnet": "dicomnet",

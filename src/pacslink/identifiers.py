@@ -17,21 +17,19 @@ re-exported here as :func:`decode_identifier`) keeps odd values as received text
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
-
-from pydicom import config
-from pydicom.datadict import dictionary_VR
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
+from typing import TYPE_CHECKING, Any, Final
 
 from pacslink import conformance as cf
 from pacslink.errors import QueryError
 from pacslink.identifier_reader import decode_identifier, transfer_syntax_encoding
 from pacslink.models import Query, QueryLevel, QueryModel
+from pacslink.query_dictionary import BY_KEYWORD
+
+if TYPE_CHECKING:  # pydicom is imported when a Dataset is built (0.14 s with its plugins)
+    from pydicom.dataset import Dataset
 
 _PATIENT, _STUDY, _SERIES, _IMAGE = _LEVELS = tuple(QueryLevel)
 _UNIQUE_KEYS: Final = {  # unique key of each level (PS3.4 C.6.1.1, C.6.2.1)
@@ -104,6 +102,21 @@ def build_find_identifier(query: Query, model: QueryModel) -> Dataset:
         For a level the model lacks, a missing unique key above the level, a key that does
         not apply at the level, or a value breaking its VR (PS3.5 6.2, 9.1).
     """
+    return _dataset(query.level, find_identifier_values(query, model))
+
+
+def encode_find_identifier(query: Query, model: QueryModel, transfer_syntax_uid: str) -> bytes:
+    """:func:`build_find_identifier` encoded as by :func:`encode_identifier`, without
+    pydicom: the bytes are the same (``tests/test_identifiers.py`` compares them)."""
+    return encode_values(query.level, find_identifier_values(query, model), transfer_syntax_uid)
+
+
+def find_identifier_values(query: Query, model: QueryModel) -> dict[str, str]:
+    """The keys of :func:`build_find_identifier` by keyword, ``""`` for a return key.
+
+    Checks ``query`` as :func:`build_find_identifier` does (same QueryError), without
+    building a data set.
+    """
     level = query.level
     _check_model(level, model)
     raw = {kw: getattr(query, field) for kw, (field, _) in _QUERY_FIELDS.items()}
@@ -122,7 +135,7 @@ def build_find_identifier(query: Query, model: QueryModel) -> Dataset:
         values.pop("PatientID", None)
     if level is _STUDY and "Modality" in values:
         values["ModalitiesInStudy"] = values.pop("Modality")
-    return _dataset(level, {**dict.fromkeys(return_keys(level, model), ""), **values})
+    return {**dict.fromkeys(return_keys(level, model), ""), **values}
 
 
 def build_retrieve_identifier(
@@ -178,6 +191,9 @@ def encode_identifier(ds: Dataset, transfer_syntax_uid: str) -> bytes:
     ``transfer_syntax_uid`` is Implicit VR Little Endian, Explicit VR Little Endian or
     Explicit VR Big Endian; QueryError for another, or a value pydicom cannot encode.
     """
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
     fp = DicomBytesIO()
     fp.is_implicit_VR, fp.is_little_endian = transfer_syntax_encoding(transfer_syntax_uid)
     try:
@@ -279,8 +295,43 @@ def _check_date(flag: str, value: str) -> None:
         raise QueryError(f"{flag} {value!r}: the range ends before it starts")
 
 
+def encode_values(level: QueryLevel, values: Mapping[str, str], transfer_syntax_uid: str) -> bytes:
+    """Encode checked identifier values by hand (PS3.5 7.1), as :func:`_dataset` and
+    :func:`encode_identifier` would: elements in tag order, Query/Retrieve Level and, for
+    non-ASCII values, Specific Character Set ``ISO_IR 192`` added, multiple values
+    separated by a backslash, odd lengths padded (UI with NUL, others with a space).
+
+    A keyword outside :mod:`pacslink.query_dictionary` is encoded through pydicom.
+    """
+    implicit, little = transfer_syntax_encoding(transfer_syntax_uid)
+    elements = {"QueryRetrieveLevel": level.value, **values}
+    if not all(value.isascii() for value in values.values()):
+        elements["SpecificCharacterSet"] = "ISO_IR 192"
+    if any(keyword not in BY_KEYWORD for keyword in elements):
+        return encode_identifier(_dataset(level, values), transfer_syntax_uid)
+    order = "<" if little else ">"
+    header = struct.Struct(order + ("HHL" if implicit else "HH2sH"))
+    parts: list[bytes] = []
+    for keyword in sorted(elements, key=lambda kw: BY_KEYWORD[kw][0]):
+        tag, vr = BY_KEYWORD[keyword]
+        raw = elements[keyword].encode("utf-8")
+        if len(raw) % 2:
+            raw += b"\x00" if vr == "UI" else b" "
+        if implicit:
+            parts.append(header.pack(tag >> 16, tag & 0xFFFF, len(raw)))
+        else:
+            parts.append(header.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(raw)))
+        parts.append(raw)
+    return b"".join(parts)
+
+
 def _dataset(level: QueryLevel, values: Mapping[str, str]) -> Dataset:
     """Values are validated already; pydicom's checks, which log values, are skipped."""
+    from pydicom import config
+    from pydicom.datadict import dictionary_VR
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset
+
     ds = Dataset()
     if not all(value.isascii() for value in values.values()):
         ds.SpecificCharacterSet = "ISO_IR 192"
@@ -294,5 +345,5 @@ def _dataset(level: QueryLevel, values: Mapping[str, str]) -> Dataset:
 
 __all__ = [
     "build_find_identifier", "build_retrieve_identifier", "decode_identifier",
-    "encode_identifier", "find_sop_class", "get_sop_class", "move_sop_class", "return_keys",
+    "encode_find_identifier", "encode_identifier", "encode_values", "find_identifier_values", "find_sop_class", "get_sop_class", "move_sop_class", "return_keys",
 ]

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from pacslink.api import (
-    AEQueryResult,
-    FederatedResult,
-    Pacslink,
-    Query,
-    QueryLevel,
-    QueryModel,
-    RetrieveProgress,
-    RetrieveReport,
-    RetrieveTarget,
-    describe_status,
-    run,
-)
+from pacslink.api import Pacslink, Query, QueryLevel, QueryModel, describe_status, run
 from pacslink.cli.common import EXIT_FAILURE, get_state, print_json, print_plain
 from pacslink.models import QueryMatch, RemoteAE, RetrieveMethod
+
+if TYPE_CHECKING:  # find must not import the retrieve side (the store, pydicom)
+    from pacslink.api import AEQueryResult, FederatedResult, RetrieveProgress, RetrieveReport
 
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document for scripts.")]
 
@@ -229,6 +220,8 @@ def retrieve(
                 state.stdout.print(f"No studies found for patient {patient_id}.")
         else:
             assert source is not None and study is not None
+            from pacslink.api import RetrieveTarget
+
             target = RetrieveTarget(study, series, tuple(instance or ()), patient_id)
             bar = _Bar(progress, f"{source}")
             report = run(app.retrieve(source, target, method=method, retries=retry, progress=bar))

@@ -51,7 +51,7 @@ from pacslink.dicomnet.errors import (
 from pacslink.dicomnet.negotiation import build_contexts
 from pacslink.dicomnet.qr import c_find
 from pacslink.errors import QueryError
-from pacslink.identifiers import build_find_identifier, decode_identifier, encode_identifier
+from pacslink.identifiers import decode_identifier, encode_find_identifier, find_identifier_values
 from pacslink.models import Query, QueryLevel, QueryMatch, QueryModel, RemoteAE
 from pacslink.services.rejection import rejected
 from pacslink.services.tls import ClientTLS, open_association
@@ -161,7 +161,7 @@ async def find_on_ae(
         The query itself is invalid (raised before connecting).
     """
     # Validate against both models up front: a bad query is the user's error, not the AE's.
-    build_find_identifier(query, model or QueryModel.STUDY_ROOT)
+    find_identifier_values(query, model or QueryModel.STUDY_ROOT)
     result = AEQueryResult(ae)
     limits = dataclasses.replace(
         local.limits, connect_timeout=min(local.limits.connect_timeout, timeout),
@@ -175,7 +175,7 @@ async def find_on_ae(
         async with await open_association(local, ae, contexts, tls=tls) as assoc:
             ctx, used = _pick_context(assoc.contexts, model)
             result.model = used
-            identifier = encode_identifier(build_find_identifier(query, used), ctx.transfer_syntax)
+            identifier = encode_find_identifier(query, used, ctx.transfer_syntax)
             operation = c_find(assoc, ctx, identifier)
             async for response in operation:
                 if response.pending and response.identifier is not None:
@@ -256,7 +256,7 @@ async def federated_find(
 
     ``on_match`` and ``on_ae_done`` may return awaitables, which are awaited.
     """
-    build_find_identifier(query, model or QueryModel.STUDY_ROOT)
+    find_identifier_values(query, model or QueryModel.STUDY_ROOT)
     start = time.perf_counter()
 
     async def one(ae: RemoteAE) -> AEQueryResult:
