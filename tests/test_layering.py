@@ -32,6 +32,7 @@ LAYERS = {
     "identifiers": "domain",
     "identifier_reader": "domain",
     "query_dictionary": "domain",
+    "vr": "domain",
     "imaging": "domain",
     "samples": "domain",
     "dicomnet": "dicomnet",

@@ -15,13 +15,7 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 from pacslink import conformance as cf
 from pacslink.errors import QueryError
-from pacslink.identifier_reader import (
-    COMMON_CHARSETS,
-    LONG_LENGTH_VRS,
-    VRS,
-    _decode_with_pydicom,
-    decode_identifier,
-)
+from pacslink.identifier_reader import COMMON_CHARSETS, _decode_with_pydicom, decode_identifier
 from pacslink.identifiers import (
     build_find_identifier,
     encode_find_identifier,
@@ -31,6 +25,7 @@ from pacslink.identifiers import (
 )
 from pacslink.models import Query, QueryLevel, QueryModel
 from pacslink.query_dictionary import BY_KEYWORD, BY_TAG
+from pacslink.vr import LONG_LENGTH_VRS, SHORT_LENGTH_VRS, VR_TEXT
 
 SYNTAXES = (cf.IMPLICIT_VR_LITTLE_ENDIAN, cf.EXPLICIT_VR_LITTLE_ENDIAN, cf.EXPLICIT_VR_BIG_ENDIAN)
 LEVELS_AND_MODELS = [(level, model) for model in QueryModel for level in QueryLevel
@@ -55,8 +50,9 @@ def test_every_key_pacslink_requests_is_in_the_dictionary() -> None:
 
 
 def test_vr_sets_are_pydicoms() -> None:
-    assert {str(vr) for vr in VR if len(str(vr)) == 2} == VRS
-    assert {str(vr) for vr in EXPLICIT_VR_LENGTH_32} == LONG_LENGTH_VRS
+    assert {str(vr) for vr in VR if len(str(vr)) == 2} == set(VR_TEXT.values())
+    assert {str(vr).encode() for vr in EXPLICIT_VR_LENGTH_32} == LONG_LENGTH_VRS
+    assert not LONG_LENGTH_VRS & SHORT_LENGTH_VRS
 
 
 @pytest.mark.parametrize("value", sorted(COMMON_CHARSETS))

@@ -21,6 +21,7 @@ from pacslink import conformance as cf
 from pacslink.errors import QueryError
 from pacslink.models import QueryLevel, QueryMatch
 from pacslink.query_dictionary import BY_TAG
+from pacslink.vr import LONG_LENGTH_VRS, VR_TEXT
 
 if TYPE_CHECKING:
     from pydicom.dataelem import DataElement, RawDataElement
@@ -38,16 +39,6 @@ _DEFAULT_REPERTOIRE: Final = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "U
 _SINGLE_VALUED: Final = {"ST", "LT", "UT", "UR"}  # a backslash is text, not a separator
 _TAG_LENGTH: Final = struct.Struct("<HHL")  # tag and 4-byte length (implicit VR)
 _LENGTH: Final = struct.Struct("<L")
-#: The VRs of PS3.5 6.2, and those with a 4-byte length field in explicit VR (PS3.5 7.1.2);
-#: tests/test_query_dictionary.py checks both against pydicom's.
-VRS: Final = frozenset({
-    "AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF",
-    "OL", "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN",
-    "UR", "US", "UT", "UV"})
-LONG_LENGTH_VRS: Final = frozenset({
-    "OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
-_EXPLICIT_VRS: Final = {vr.encode(): vr for vr in VRS}
-_LONG_LENGTH_VRS: Final = LONG_LENGTH_VRS
 #: Python codecs of the commonest raw Specific Character Set values, as pydicom's
 #: ``convert_encodings`` gives them (checked by tests/test_query_dictionary.py).
 COMMON_CHARSETS: Final = {b"": ("iso8859",), b"ISO_IR 100": ("latin_1",),
@@ -106,10 +97,11 @@ def _plain_elements(data: bytes, implicit: bool) -> dict[int, tuple[str | None, 
         if implicit:
             pos += 8
         else:
-            vr = _EXPLICIT_VRS.get(data[pos + 4 : pos + 6])
+            code = data[pos + 4 : pos + 6]
+            vr = VR_TEXT.get(code)
             if vr is None:
                 return None
-            if vr in _LONG_LENGTH_VRS:
+            if code in LONG_LENGTH_VRS:
                 if end - pos < 12:
                     return None
                 (length,) = _LENGTH.unpack_from(data, pos + 8)

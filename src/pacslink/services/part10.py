@@ -13,7 +13,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+from pacslink.vr import LONG_LENGTH_VRS
+
 _WANTED = {0x0002: "sop_class_uid", 0x0003: "sop_instance_uid", 0x0010: "transfer_syntax_uid"}
 
 
@@ -61,7 +62,7 @@ def read_part10_info(path: Path) -> Part10Info:
             if group != 0x0002:
                 break
             vr = header[4:6]
-            if vr in _LONG_VRS:
+            if vr in LONG_LENGTH_VRS:
                 extra = f.read(4)
                 if len(extra) < 4:
                     raise NotPart10Error("file meta information is truncated")

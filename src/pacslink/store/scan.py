@@ -30,7 +30,8 @@ from pydicom.datadict import dictionary_VR
 from pacslink.store.parse import HEADER_READ_BYTES
 from pacslink.store.record import MAX_VALUE_BYTES
 from pacslink.store.schema import ATTRIBUTES, LAST_TAG
-from pacslink.store.structure import LONG_LENGTH_VRS, MAX_SEQUENCE_DEPTH
+from pacslink.store.structure import MAX_SEQUENCE_DEPTH
+from pacslink.vr import LONG_LENGTH_VRS, SHORT_LENGTH_VRS, VR_TEXT
 
 #: Raw values by tag: ``(VR or None for implicit VR, value bytes or None if too long)``.
 RawValues = dict[int, tuple[str | None, bytes | None]]
@@ -38,10 +39,6 @@ RawValues = dict[int, tuple[str | None, bytes | None]]
 #: Reads ``n`` bytes at an offset of the data set; shorter at its end.
 ReadAt = Callable[[int, int], bytes]
 
-_SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS",
-                        b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
-                        b"US"})
-_VR_TEXT = {vr: vr.decode() for vr in LONG_LENGTH_VRS | _SHORT_VRS}
 _WANTED = frozenset(a.tag for a in ATTRIBUTES) | {0x00080005}
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
@@ -94,10 +91,10 @@ class _Walker:
             return tag, None, length, pos + 8
         if vr in LONG_LENGTH_VRS:
             (length,) = self.long_length(self.get(pos + 8, 4))
-            return tag, _VR_TEXT[vr], length, pos + 12
-        if vr not in _SHORT_VRS:
+            return tag, VR_TEXT[vr], length, pos + 12
+        if vr not in SHORT_LENGTH_VRS:
             raise _Unusual
-        return tag, _VR_TEXT[vr], length, pos + 8
+        return tag, VR_TEXT[vr], length, pos + 8
 
     def skip_nested(self, pos: int, delimiter: int, depth: int) -> int:
         """Walk elements from ``pos`` to past ``delimiter``; return the end position.

@@ -21,10 +21,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from pacslink.errors import DatasetParseError
-
-#: Explicit VRs with a reserved field and a 4-byte length (PS3.5 7.1.2).
-LONG_LENGTH_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC",
-                             b"UN", b"UR", b"UT", b"UV"})
+from pacslink.vr import LONG_LENGTH_VRS
 _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xE000, 0xE00D, 0xE0DD
 _PIXEL_DATA = (0x7FE0, 0x0010)
