@@ -120,9 +120,8 @@ def _plain_elements(data: bytes, implicit: bool) -> dict[int, tuple[str | None, 
 def _plain_charset(value: bytes) -> list[str] | None:
     """Codecs for a raw (0008,0005) value, or ``None`` when pydicom's reader stops at it
     (e.g. an embedded NUL): such an identifier is left to pydicom, which rejects it."""
-    common = COMMON_CHARSETS.get(value.rstrip(b" "))
-    if common is not None:
-        return list(common)
+    if value.rstrip(b" ") in COMMON_CHARSETS:  # valid: no need to ask pydicom
+        return _encodings_of_value(value)
     from pydicom.charset import convert_encodings, default_encoding
     from pydicom.values import multi_string
 
