@@ -27,6 +27,9 @@ from pacslink.models import RemoteAE
 
 #: Debian's DCMTK stalls on delayed ACKs without this (see README).
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+#: The environment without ``PACSLINK_*`` variables: a pacslink process started with it
+#: takes its settings from its flags and home only.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("PACSLINK_")}
 
 
 def free_port() -> int:

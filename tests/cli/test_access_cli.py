@@ -7,7 +7,6 @@ and the change works on the running listener.
 
 from __future__ import annotations
 
-import os
 import shlex
 import signal
 import subprocess
@@ -25,9 +24,8 @@ from pacslink.aeregistry import AERegistry
 from pacslink.api import Pacslink
 from pacslink.cli.main import app
 from tests.factory import make_ct
-from tests.peers import DCMTK_ENV, free_port, require, stop, wait_for_port
+from tests.peers import CLEAN_ENV, DCMTK_ENV, free_port, require, stop, wait_for_port
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("PACSLINK_")}
 Started = tuple[subprocess.Popen[bytes], int, Path, Path]
 
 
@@ -42,7 +40,7 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Started]]:
         with open(out, "wb") as fo, open(err, "wb") as fe:
             proc = subprocess.Popen([sys.executable, "-m", "pacslink", *args, "--port", str(port)],
                                     stdout=fo, stderr=fe, stdin=subprocess.DEVNULL,
-                                    env={**ENV, **(env or {})})
+                                    env={**CLEAN_ENV, **(env or {})})
         procs.append(proc)
         wait_for_port(port, proc, timeout=60)
         return proc, port, out, err

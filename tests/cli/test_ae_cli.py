@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -11,13 +10,6 @@ from typer.testing import CliRunner, Result
 
 from pacslink.aeregistry import AERegistry
 from pacslink.cli.main import app
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("PACSLINK_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture

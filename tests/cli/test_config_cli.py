@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from pacslink.cli.main import app
 from pacslink.config import SETTINGS
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("PACSLINK_"):
-            monkeypatch.delenv(name)
 
 
 def show_json(home: Path, *options: str, env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -9,7 +9,6 @@ pacslink itself, so nothing external is needed.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,19 +26,11 @@ from pacslink.aeregistry import AERegistry
 from pacslink.api import Pacslink
 from pacslink.cli.main import app
 from tests.factory import EXPLICIT_VR_LITTLE_ENDIAN, make_ct, make_dataset_bytes
-from tests.peers import allow_callers, free_port, wait_for_port
+from tests.peers import CLEAN_ENV, allow_callers, free_port, wait_for_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:The (PN component|value) length")
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("PACSLINK_")}
 NARROW = {"COLUMNS": "80"}
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("PACSLINK_"):
-            monkeypatch.delenv(name)
 
 
 def run(*args: str, env: dict[str, str] | None = None, traceback: bool = False) -> Result:
@@ -302,7 +293,7 @@ def start_listener(tmp_path: Path) -> Iterator[Callable[..., Listener]]:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "pacslink", "listen", "--home", str(tmp_path / "srv"),
                  "--port", str(port)],
-                stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, env={**ENV, **env})
+                stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, env={**CLEAN_ENV, **env})
         listener = Listener(proc, port, out, err)
         started.append(listener)
         wait_for_port(port, proc, timeout=20)

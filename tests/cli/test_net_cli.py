@@ -8,7 +8,6 @@ would; the peers are DCMTK's ``storescp`` and ``storescu``.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -26,18 +25,17 @@ from typer.testing import CliRunner, Result
 from pacslink.aeregistry import AERegistry
 from pacslink.cli.main import app
 from tests.factory import make_ct
-from tests.peers import DCMTK_ENV, allow_callers, dcmtk_server, free_port, require, wait_for_port
+from tests.peers import (
+    CLEAN_ENV,
+    DCMTK_ENV,
+    allow_callers,
+    dcmtk_server,
+    free_port,
+    require,
+    wait_for_port,
+)
 
 pytestmark = [pytest.mark.interop, pytest.mark.filterwarnings("ignore:The (PN component|value) length")]
-
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("PACSLINK_")}
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("PACSLINK_"):
-            monkeypatch.delenv(name)
 
 
 class Cli:
@@ -229,7 +227,7 @@ def listener(tmp_path: Path) -> Iterator[Listener]:
     with open(out, "wb") as fo, open(err, "wb") as fe:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pacslink", "--home", str(home), "listen", "--port", str(port)],
-            stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, env=ENV,
+            stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, env=CLEAN_ENV,
         )
     try:
         wait_for_port(port, proc, timeout=20)
@@ -304,7 +302,7 @@ def test_listen_sync_never_stores_and_bad_mode_is_refused(tmp_path: Path) -> Non
     done = subprocess.run(
         [sys.executable, "-m", "pacslink", "--home", str(home), "listen", "--port", str(port),
          "--sync", "sometimes"],
-        capture_output=True, env=ENV, timeout=30, stdin=subprocess.DEVNULL, check=False,
+        capture_output=True, env=CLEAN_ENV, timeout=30, stdin=subprocess.DEVNULL, check=False,
     )
     assert done.returncode == 2  # a configuration error
     assert "--sync: must be one of 'durable', 'never', got 'sometimes'" in done.stderr.decode()
@@ -312,7 +310,7 @@ def test_listen_sync_never_stores_and_bad_mode_is_refused(tmp_path: Path) -> Non
     proc = subprocess.Popen(
         [sys.executable, "-m", "pacslink", "--home", str(home), "listen", "--port", str(port),
          "--sync", "never"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=ENV,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=CLEAN_ENV,
     )
     try:
         wait_for_port(port, proc, timeout=20)
@@ -334,7 +332,7 @@ def test_listen_on_a_port_in_use(tmp_path: Path) -> None:
         done = subprocess.run(
             [sys.executable, "-m", "pacslink", "--home", str(tmp_path / "home"), "listen",
              "--port", str(port)],
-            capture_output=True, env=ENV, timeout=30, stdin=subprocess.DEVNULL, check=False,
+            capture_output=True, env=CLEAN_ENV, timeout=30, stdin=subprocess.DEVNULL, check=False,
         )
     stderr = done.stderr.decode()
     assert done.returncode == 1, stderr
@@ -372,7 +370,7 @@ def test_sigterm_as_soon_as_the_port_answers_stops_cleanly(tmp_path: Path,
             args = [*command, str(tmp_path / "empty"), "--port", str(port)]
         proc = subprocess.Popen(
             [sys.executable, "-m", "pacslink", "--home", str(home), *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=ENV)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=CLEAN_ENV)
         wait_for_port(port, proc, timeout=20, interval=0.001)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)

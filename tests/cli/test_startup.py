@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from pacslink.cli.common import print_json, print_plain
 from pacslink.cli.lazy import LazyCommand, first_paragraph
 from pacslink.cli.main import COMMANDS, app
 from tests.factory import make_ct
-from tests.peers import free_port
+from tests.peers import CLEAN_ENV, free_port
 from tests.qr_peers import rogue_qr_scp
 
 #: Heavy modules ``echo`` and ``send`` never need.
@@ -43,9 +42,8 @@ print(json.dumps({"code": result.exit_code, "output": result.output,
 
 def invoke_fresh(*args: str) -> tuple[int, str, list[str]]:
     """Run ``pacslink ARGS`` in a new interpreter; exit code, output, imported modules."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACSLINK_")}
     done = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True,
-                          text=True, env=env, timeout=60, check=True)
+                          text=True, env=CLEAN_ENV, timeout=60, check=True)
     answer = json.loads(done.stdout)
     return answer["code"], answer["output"], answer["modules"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,19 +16,10 @@ from typer.testing import CliRunner
 from pacslink.cli.main import app
 from tests.factory import make_ct
 from pacslink.aeregistry import AERegistry
-from tests.peers import allow_callers, DCMTK_ENV, free_port, require, wait_for_port
+from tests.peers import CLEAN_ENV, DCMTK_ENV, allow_callers, free_port, require, wait_for_port
 from tests.tls_certs import make_ca
 
 pytestmark = pytest.mark.interop
-
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("PACSLINK_")}
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("PACSLINK_"):
-            monkeypatch.delenv(name)
 
 
 def test_listen_tls_without_a_certificate_says_what_to_set(tmp_path: Path) -> None:
@@ -43,7 +33,7 @@ def test_listen_tls_without_a_certificate_says_what_to_set(tmp_path: Path) -> No
 
 def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pacslink", "--home", str(home), *args],
-                          capture_output=True, text=True, env=ENV, timeout=60, check=False)
+                          capture_output=True, text=True, env=CLEAN_ENV, timeout=60, check=False)
 
 
 def test_listen_tls_serves_dcmtk_and_pacslink_and_logs_refusals(tmp_path: Path) -> None:
@@ -64,7 +54,7 @@ def test_listen_tls_serves_dcmtk_and_pacslink_and_logs_refusals(tmp_path: Path) 
             [sys.executable, "-m", "pacslink", "--home", str(listen_home), "listen", "--tls",
              "--port", str(port), "--tls-cert", str(server.cert), "--tls-key", str(server.key),
              "--tls-ca", str(ca.cert)],
-            stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL, env=ENV)
+            stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL, env=CLEAN_ENV)
     try:
         wait_for_port(port, proc, timeout=20)
         tls = ["+tls", str(client.key), str(client.cert), "-pw", "+cf", str(ca.cert)]

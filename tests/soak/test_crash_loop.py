@@ -46,7 +46,7 @@ from pacslink.store import verify
 from pacslink.store.parse import read_part10_header
 from pacslink.store.reconcile import QUARANTINE_DIR, REPORT_NAME
 from tests.factory import EXPLICIT_VR_LITTLE_ENDIAN, make_ct, make_dataset_bytes, make_part10_bytes
-from tests.peers import DCMTK_ENV, free_port, require
+from tests.peers import CLEAN_ENV, DCMTK_ENV, free_port, require
 
 FULL = os.environ.get("PACSLINK_SOAK") == "full"
 ITERATIONS = 200 if FULL else 10
@@ -87,9 +87,7 @@ class Totals:
 
 
 def listener_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PACSLINK_")}
-    env["PACSLINK_MIN_FREE_MB"] = "1"
-    return env
+    return {**CLEAN_ENV, "PACSLINK_MIN_FREE_MB": "1"}
 
 
 def start_listener(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
