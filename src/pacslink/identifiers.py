@@ -107,7 +107,7 @@ def build_find_identifier(query: Query, model: QueryModel) -> Dataset:
 
 def encode_find_identifier(query: Query, model: QueryModel, transfer_syntax_uid: str) -> bytes:
     """:func:`build_find_identifier` encoded as by :func:`encode_identifier`, without
-    pydicom: the bytes are the same (``tests/test_identifiers.py`` compares them)."""
+    pydicom: the bytes are the same (``tests/test_query_dictionary.py`` compares them)."""
     return encode_values(query.level, find_identifier_values(query, model), transfer_syntax_uid)
 
 
@@ -295,6 +295,12 @@ def _check_date(flag: str, value: str) -> None:
         raise QueryError(f"{flag} {value!r}: the range ends before it starts")
 
 
+def _character_set(values: Mapping[str, str]) -> str | None:
+    """Specific Character Set of an identifier we send: UTF-8 (``ISO_IR 192``) when a
+    value is not ASCII, else none (the default repertoire, PS3.5 6.1.2.1)."""
+    return None if all(value.isascii() for value in values.values()) else "ISO_IR 192"
+
+
 def encode_values(level: QueryLevel, values: Mapping[str, str], transfer_syntax_uid: str) -> bytes:
     """Encode checked identifier values by hand (PS3.5 7.1), as :func:`_dataset` and
     :func:`encode_identifier` would: elements in tag order, Query/Retrieve Level and, for
@@ -305,8 +311,9 @@ def encode_values(level: QueryLevel, values: Mapping[str, str], transfer_syntax_
     """
     implicit, little = transfer_syntax_encoding(transfer_syntax_uid)
     elements = {"QueryRetrieveLevel": level.value, **values}
-    if not all(value.isascii() for value in values.values()):
-        elements["SpecificCharacterSet"] = "ISO_IR 192"
+    charset = _character_set(values)
+    if charset:
+        elements["SpecificCharacterSet"] = charset
     if any(keyword not in BY_KEYWORD for keyword in elements):
         return encode_identifier(_dataset(level, values), transfer_syntax_uid)
     order = "<" if little else ">"
@@ -333,8 +340,9 @@ def _dataset(level: QueryLevel, values: Mapping[str, str]) -> Dataset:
     from pydicom.dataset import Dataset
 
     ds = Dataset()
-    if not all(value.isascii() for value in values.values()):
-        ds.SpecificCharacterSet = "ISO_IR 192"
+    charset = _character_set(values)
+    if charset:
+        ds.SpecificCharacterSet = charset
     ds.QueryRetrieveLevel = level.value
     for keyword, value in values.items():
         content: Any = (value.split("\\") if "\\" in value else value) if value else None
